@@ -1,0 +1,185 @@
+"""The IO manager that writes every asset output as an immutable, published version.
+
+One output may cover many partitions (single-run backfills): a table is split on
+its partition column and each partition becomes its own version with its own
+manifest and pointer. Loads read only published versions, only the columns the
+consumer declared (`AssetIn(metadata={"columns": [...]})`), and remember what they
+read so the consumer's manifest can name its exact inputs."""
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+
+from platform_assets.lake import layout
+from platform_assets.lake.provenance import code_provenance
+from platform_assets.lake.resources import LakeResource
+from platform_assets.lake.versions import KIND_FILE, RawFile, VersionStore
+
+PARTITION_COLUMN_KEY = "partition_column"
+COLUMNS_KEY = "columns"
+DEFAULT_PARTITION_COLUMN = "date"
+
+META_VERSION = "platform/version"
+META_MANIFEST = "platform/manifest_uri"
+META_VERSIONS = "platform/versions"
+META_UPSTREAM = "platform/upstream_versions"
+META_CONTENT_HASH = "platform/content_hash"
+META_CODE_COMMIT = "platform/git_commit"
+
+# (run id, step key) -> what that step read; consumed when the step writes.
+_reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+
+
+class PartitionMismatchError(ValueError):
+    """An output holds rows for partitions the run was not asked to write."""
+
+
+def _partition_keys(context: dg.InputContext | dg.OutputContext) -> list[str | None]:
+    """The partition keys of this load or write, validated before any path is formed."""
+    if not context.has_asset_partitions:
+        return [None]
+    keys = [layout.validate_partition_key(k) for k in context.asset_partition_keys]
+    partitions_def = context.asset_partitions_def
+    for key in keys:
+        if not partitions_def.has_partition_key(key):
+            raise layout.PartitionKeyError(
+                f"partition key {key!r} is outside the partitions of {context.asset_key.to_user_string()}"
+            )
+    return keys
+
+
+def _as_table(obj: pd.DataFrame | pa.Table) -> pa.Table:
+    if isinstance(obj, pa.Table):
+        return obj
+    return pa.Table.from_pandas(obj, preserve_index=False)
+
+
+def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[str | None, Any]:
+    """One payload per partition key: tables split on their partition column, mappings by key."""
+    if isinstance(obj, RawFile) and len(keys) == 1:
+        return {keys[0]: obj}
+    if isinstance(obj, Mapping):
+        missing = [k for k in keys if k not in obj]
+        if missing:
+            raise PartitionMismatchError(f"output has no entry for partitions {missing}")
+        return {k: obj[k] for k in keys}
+    if not isinstance(obj, pd.DataFrame | pa.Table):
+        raise TypeError(f"cannot store {type(obj).__name__}; return a DataFrame, Table or RawFile")
+    table = _as_table(obj)
+    if keys == [None]:
+        return {None: table}
+    column = (context.definition_metadata or {}).get(PARTITION_COLUMN_KEY, DEFAULT_PARTITION_COLUMN)
+    if column not in table.column_names:
+        if len(keys) == 1:
+            return {keys[0]: table}
+        raise PartitionMismatchError(f"a multi-partition output needs a {column!r} column")
+    values = pd.Series(table.column(column).to_pandas()).astype(str)
+    positions = values.groupby(values, sort=False).indices
+    strays = sorted(set(positions) - set(keys))
+    if strays:
+        raise PartitionMismatchError(
+            f"output has rows for partitions {strays[:5]} outside the run's {len(keys)} partition(s)"
+        )
+    return {k: table.take(pa.array(positions.get(k, []), type=pa.int64())) for k in keys}
+
+
+def _column_schema(fields: Sequence[dict[str, str]]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f["name"], f["type"]) for f in fields])
+
+
+def _upstream_for(reads: list[dict[str, Any]], partition: str | None) -> list[dict[str, Any]]:
+    """The inputs one partition was built from.
+
+    In a single-run backfill a step reads many upstream partitions; each output
+    partition names only the matching one where there is one."""
+    by_asset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for read in reads:
+        by_asset[read["asset"]].append(read)
+    chosen: list[dict[str, Any]] = []
+    for entries in by_asset.values():
+        same = [e for e in entries if e["partition"] == partition]
+        chosen.extend(same or entries)
+    return chosen
+
+
+class VersionedParquetIOManager(dg.ConfigurableIOManager):
+    """Parquet (or landed files, byte for byte) under the lake root, versioned and published."""
+
+    lake: LakeResource
+
+    def _store(self) -> VersionStore:
+        return self.lake.versions()
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        keys = _partition_keys(context)
+        pieces = _split(context, obj, keys)
+        store = self._store()
+        asset_key = context.asset_key.path
+        reads = _reads.get((context.run_id, context.step_key), [])
+        spec_code_version = context.asset_spec.code_version if context.has_asset_key else None
+        shared = {
+            "code_version": spec_code_version,
+            "code": code_provenance(),
+            "config": self.lake.settings().public_dict(),
+        }
+        manifests = []
+        for key, payload in pieces.items():
+            extra = {**shared, "upstream": _upstream_for(reads, key)}
+            if isinstance(payload, RawFile):
+                manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
+            else:
+                table = _as_table(payload)
+                manifest = store.write_table(asset_key, key, table, run_id=context.run_id, extra=extra)
+            store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
+            manifests.append(manifest)
+        context.add_output_metadata(self._metadata(manifests))
+
+    def _metadata(self, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+        first = manifests[0]
+        metadata: dict[str, Any] = {
+            "dagster/row_count": sum(m.get("row_count", 0) for m in manifests),
+            "dagster/size_bytes": sum(m["bytes"] for m in manifests),
+            META_CODE_COMMIT: first["code"]["git_commit"],
+        }
+        if first.get("schema"):
+            metadata["dagster/column_schema"] = _column_schema(first["schema"])
+        if len(manifests) == 1:
+            metadata["dagster/uri"] = dg.MetadataValue.path(first["uri"])
+            metadata[META_VERSION] = first["version"]
+            metadata[META_MANIFEST] = dg.MetadataValue.url(first["manifest_uri"])
+            metadata[META_CONTENT_HASH] = first["content_hash"]
+            metadata[META_UPSTREAM] = dg.MetadataValue.json(first["upstream"])
+            if first["kind"] == KIND_FILE:
+                metadata["platform/source_uri"] = dg.MetadataValue.path(first["source_uri"])
+                metadata["platform/sha256"] = first["content_hash"]
+        else:
+            metadata["dagster/uri"] = dg.MetadataValue.path(first["uri"].rsplit("/", 2)[0])
+            metadata["platform/partitions_written"] = len(manifests)
+            metadata[META_VERSIONS] = dg.MetadataValue.json({m["partition"]: m["version"] for m in manifests})
+        return metadata
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        keys = _partition_keys(context)
+        columns = (context.definition_metadata or {}).get(COLUMNS_KEY)
+        store = self._store()
+        asset_key = context.asset_key.path
+        manifests = [store.resolve(asset_key, key) for key in keys]
+        step = context.step_context
+        _reads[(step.run_id, step.step.key)].extend(
+            {"asset": "/".join(asset_key), "partition": m["partition"], "version": m["version"]}
+            for m in manifests
+        )
+        if manifests[0]["kind"] == KIND_FILE:
+            files = {m["partition"]: store.read_file(m) for m in manifests}
+            return files if context.has_asset_partitions else files[None]
+        tables = [store.read_table(m, columns) for m in manifests]
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        if context.dagster_type.typing_type is pa.Table:
+            return table
+        return table.to_pandas()

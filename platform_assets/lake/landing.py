@@ -1,0 +1,29 @@
+"""The landing area: where sources drop files before the raw zone copies them.
+
+landing/<dataset>/<YYYY-MM-DD>.<ext>   one file per day for event data
+landing/<dataset>.<ext>                one file for a reference table"""
+
+from __future__ import annotations
+
+from platform_assets.lake import layout
+from platform_assets.lake.storage import LakeStorage
+
+LANDING_ZONE = "landing"
+
+
+def landing_path(dataset: str, partition: str | None = None, ext: str = "csv") -> str:
+    layout.asset_path([LANDING_ZONE, dataset])  # validates the dataset name
+    if partition is None:
+        return f"{LANDING_ZONE}/{dataset}.{ext}"
+    return f"{LANDING_ZONE}/{dataset}/{layout.validate_partition_key(partition)}.{ext}"
+
+
+def land_file(storage: LakeStorage, rel: str, data: bytes) -> bool:
+    """Drop `data` at `rel` unless the same bytes are already there.
+
+    Returns whether anything was written, so landing twice is a no-op that says so."""
+    info = storage.file_info(rel)
+    if info is not None and info.size == len(data) and storage.read_bytes(rel) == data:
+        return False
+    storage.write_bytes(rel, data)
+    return True
