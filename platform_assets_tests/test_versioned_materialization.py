@@ -66,6 +66,16 @@ def test_single_run_backfill_equals_per_partition_runs(tmp_path_factory: pytest.
     run_ids = {backfilled.versions.resolve(k, d)["run_id"] for k in DAILY_ASSETS for d in days}
     assert run_ids == {result.run_id}  # one run wrote every partition
 
+    # Each partition's event carries that partition's own version and row count.
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        manifest = backfilled.versions.resolve(materialization.asset_key.path, materialization.partition)
+        metadata = materialization.metadata
+        assert metadata["platform/version"].value == manifest["version"]
+        assert metadata["dagster/size_bytes"].value == manifest["bytes"]
+        if "row_count" in manifest:
+            assert metadata["dagster/row_count"].value == manifest["row_count"]
+
     for day in days:
         materialize_daily(one_by_one, instance, day)
 

@@ -25,7 +25,8 @@ DEFAULT_PARTITION_COLUMN = "date"
 
 META_VERSION = "platform/version"
 META_MANIFEST = "platform/manifest_uri"
-META_VERSIONS = "platform/versions"
+META_SOURCE_URI = "platform/source_uri"
+META_SHA256 = "platform/sha256"
 META_UPSTREAM = "platform/upstream_versions"
 META_CONTENT_HASH = "platform/content_hash"
 META_CODE_COMMIT = "platform/git_commit"
@@ -106,6 +107,23 @@ def _upstream_for(reads: list[dict[str, Any]], partition: str | None) -> list[di
     return chosen
 
 
+def _version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the UI shows for one written version."""
+    metadata: dict[str, Any] = {
+        "dagster/row_count": manifest.get("row_count", 0),
+        "dagster/size_bytes": manifest["bytes"],
+        "dagster/uri": dg.MetadataValue.path(manifest["uri"]),
+        META_VERSION: manifest["version"],
+        META_MANIFEST: dg.MetadataValue.url(manifest["manifest_uri"]),
+        META_CONTENT_HASH: manifest["content_hash"],
+        META_UPSTREAM: dg.MetadataValue.json(manifest["upstream"]),
+    }
+    if manifest["kind"] == KIND_FILE:
+        metadata[META_SOURCE_URI] = dg.MetadataValue.path(manifest["source_uri"])
+        metadata[META_SHA256] = manifest["content_hash"]
+    return metadata
+
+
 class VersionedParquetIOManager(dg.ConfigurableIOManager):
     """Parquet (or landed files, byte for byte) under the lake root, versioned and published."""
 
@@ -138,31 +156,28 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
                 manifest = store.write_table(asset_key, key, table, run_id=context.run_id, extra=extra)
             store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
             manifests.append(manifest)
-        context.add_output_metadata(self._metadata(manifests))
+        self._report(context, manifests)
 
-    def _metadata(self, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    def _report(self, context: dg.OutputContext, manifests: list[dict[str, Any]]) -> None:
+        """Attach each partition's own facts to its own materialization event.
+
+        A single-run backfill emits one event per partition; output-level metadata would
+        give all of them the whole run's totals, so partition facts go through the step's
+        per-partition asset metadata instead."""
         first = manifests[0]
-        metadata: dict[str, Any] = {
-            "dagster/row_count": sum(m.get("row_count", 0) for m in manifests),
-            "dagster/size_bytes": sum(m["bytes"] for m in manifests),
-            META_CODE_COMMIT: first["code"]["git_commit"],
-        }
+        shared: dict[str, Any] = {META_CODE_COMMIT: first["code"]["git_commit"]}
         if first.get("schema"):
-            metadata["dagster/column_schema"] = _column_schema(first["schema"])
-        if len(manifests) == 1:
-            metadata["dagster/uri"] = dg.MetadataValue.path(first["uri"])
-            metadata[META_VERSION] = first["version"]
-            metadata[META_MANIFEST] = dg.MetadataValue.url(first["manifest_uri"])
-            metadata[META_CONTENT_HASH] = first["content_hash"]
-            metadata[META_UPSTREAM] = dg.MetadataValue.json(first["upstream"])
-            if first["kind"] == KIND_FILE:
-                metadata["platform/source_uri"] = dg.MetadataValue.path(first["source_uri"])
-                metadata["platform/sha256"] = first["content_hash"]
-        else:
-            metadata["dagster/uri"] = dg.MetadataValue.path(first["uri"].rsplit("/", 2)[0])
-            metadata["platform/partitions_written"] = len(manifests)
-            metadata[META_VERSIONS] = dg.MetadataValue.json({m["partition"]: m["version"] for m in manifests})
-        return metadata
+            shared["dagster/column_schema"] = _column_schema(first["schema"])
+        if first["partition"] is None:
+            context.add_output_metadata({**shared, **_version_metadata(first)})
+            return
+        context.add_output_metadata(shared)
+        for manifest in manifests:
+            context.step_context.add_asset_metadata(
+                _version_metadata(manifest),
+                asset_key=context.asset_key,
+                partition_key=manifest["partition"],
+            )
 
     def load_input(self, context: dg.InputContext) -> Any:
         keys = _partition_keys(context)
