@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from platform_assets_tests import expected
-from platform_assets_tests.conftest import Lake
+from platform_assets_tests.conftest import Lake, local_lake, s3_lake
 from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
 
 pytestmark = pytest.mark.integration
@@ -37,11 +37,13 @@ def _compare(actual: pd.DataFrame, wanted: pd.DataFrame, keys: list[str]) -> Non
             )
 
 
-@pytest.fixture(scope="module")
-def built_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    from platform_assets_tests.conftest import local_lake
-
-    lake = local_lake(tmp_path_factory.mktemp("pipeline"))
+@pytest.fixture(scope="module", params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def built_lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """Two real days built once per storage kind: the same checks hold on a folder and on S3."""
+    if request.param == "local":
+        lake = local_lake(tmp_path_factory.mktemp("pipeline"))
+    else:
+        lake = s3_lake(request.getfixturevalue("s3_endpoint"))
     instance = dg.DagsterInstance.ephemeral()
     land_days(lake, DAYS[0], DAYS[-1])
     materialize_reference(lake, instance)
