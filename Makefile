@@ -11,6 +11,8 @@ FIRST_MONTH_START := 2013-01-01
 FIRST_MONTH_END := 2013-01-31
 
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# The embedded default lake, as an absolute path so every process agrees on it.
+export PLATFORM_LAKE_URL ?= $(CURDIR)/.lake
 
 .PHONY: dev test lint bench lock clean
 
@@ -29,7 +31,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 ## dev: set up from nothing, land January 2013 if nothing has landed, start the UI
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/platform land --if-empty --start $(FIRST_MONTH_START) --end $(FIRST_MONTH_END)
-	$(BIN)/dagster dev --host $(HOST) --port $(PORT) --workspace workspace.yaml
+	@# Started from DAGSTER_HOME so Dagster does not mistake the repo's dagster.yaml for the instance's.
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev --host $(HOST) --port $(PORT) \
+		--workspace $(CURDIR)/workspace.yaml
 
 ## test: set up from nothing and run lint plus the whole suite
 test: $(STAMP)
