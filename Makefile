@@ -14,7 +14,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # The embedded default lake, as an absolute path so every process agrees on it.
 export PLATFORM_LAKE_URL ?= $(CURDIR)/.lake
 
-.PHONY: dev test lint bench lock clean
+.PHONY: dev test lint bench lock clean postgres-server
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -36,9 +36,17 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 		--workspace $(CURDIR)/workspace.yaml
 
 ## test: set up from nothing and run lint plus the whole suite
-test: $(STAMP)
+test: $(STAMP) postgres-server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The production-instance test starts a real PostgreSQL from Debian's package.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+		echo "Installing Debian's postgresql (server binaries for the deploy instance test)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
