@@ -14,7 +14,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # The embedded default lake, as an absolute path so every process agrees on it.
 export PLATFORM_LAKE_URL ?= $(CURDIR)/.lake
 
-.PHONY: dev test lint bench lock clean postgres-server
+.PHONY: dev test lint bench lock clean test-system-packages
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -36,17 +36,22 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 		--workspace $(CURDIR)/workspace.yaml
 
 ## test: set up from nothing and run lint plus the whole suite
-test: $(STAMP) postgres-server
+test: $(STAMP) test-system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# The production-instance test starts a real PostgreSQL from Debian's package.
+# Tests start real servers and a real browser from Debian's packages: PostgreSQL for the
+# production instance config, Chromium for the UI.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-postgres-server:
-	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
-		echo "Installing Debian's postgresql (server binaries for the deploy instance test)"; \
+test-system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages for the tests:$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
