@@ -14,7 +14,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # The embedded default lake, as an absolute path so every process agrees on it.
 export PLATFORM_LAKE_URL ?= $(CURDIR)/.lake
 
-.PHONY: dev test lint bench lock clean test-system-packages
+.PHONY: dev replay test soak lint bench lock clean test-system-packages
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -35,10 +35,18 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev --host $(HOST) --port $(PORT) \
 		--workspace $(CURDIR)/workspace.yaml
 
+## replay: beside a running `make dev`, land one day of February every 10s (a live feed)
+REPLAY_START ?= 2013-02-01
+REPLAY_DAYS ?= 7
+REPLAY_EVERY ?= 10s
+replay: $(STAMP)
+	$(BIN)/platform replay --start $(REPLAY_START) --days $(REPLAY_DAYS) --every $(REPLAY_EVERY)
+
 ## test: set up from nothing and run lint plus the whole suite
 test: $(STAMP) test-system-packages
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	@# Two workers, one test file each: the slow tests mostly wait on servers and sensors.
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Tests start real servers and a real browser from Debian's packages: PostgreSQL for the
 # production instance config, Chromium for the UI.
@@ -52,6 +60,10 @@ test-system-packages:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+## soak: long fault-injection loops against the S3 endpoint (left out of `make test`)
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

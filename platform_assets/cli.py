@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
 from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
-from platform_assets.lake.layout import PartitionKeyError, validate_partition_key
+from platform_assets.lake import history
+from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeStorage
+from platform_assets.lake.versions import VersionStore
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -43,6 +48,170 @@ def cmd_land(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interval(text: str) -> float:
+    from platform_assets.automation.replay import parse_interval
+
+    try:
+        return parse_interval(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from platform_assets.automation.replay import replay
+
+    storage = _storage()
+    land, _ = landing_source(args.domain)
+    print(f"replaying {args.domain} from {args.start}, {args.days} day(s), one every {args.every:g}s")
+    replay(
+        storage,
+        land,
+        args.start,
+        args.days,
+        args.every,
+        report=lambda d: print(
+            f"{d.landed_at:%H:%M:%S} landed {d.day} into {storage.uri('landing')}: "
+            f"{d.written} written, {d.unchanged} unchanged",
+            flush=True,
+        ),
+    )
+    return 0
+
+
+def _asset(text: str) -> list[str]:
+    """`serving/route_daily` as an asset key, refused before any path is formed."""
+    parts = text.strip("/").split("/")
+    try:
+        asset_path(parts)
+    except AssetPathError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return parts
+
+
+def _partition(text: str) -> str:
+    try:
+        return validate_partition_key(text)
+    except PartitionKeyError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _versions_store() -> VersionStore:
+    return VersionStore(_storage())
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [header, *rows]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def _failed_checks(checks: dict) -> str:
+    failed = [
+        name for name, result in checks.items() if isinstance(result, dict) and result.get("passed") is False
+    ]
+    return (
+        ("failed: " + ",".join(sorted(failed))) if failed else (f"{len(checks)} recorded" if checks else "-")
+    )
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    store = _versions_store()
+    partitions = store.partitions(args.asset)
+    name = "/".join(args.asset)
+    if args.partition is None and partitions:
+        pointers = history.parallel_map(lambda p: (p, store.pointer(args.asset, p)), partitions)
+        rows = [
+            [p, ptr["version"] if ptr else "-", ptr["published_at"] if ptr else "-"] for p, ptr in pointers
+        ]
+        print(f"{name}: {len(partitions)} partition(s); pass --partition to list one's versions")
+        print(_table(rows, ["PARTITION", "PUBLISHED VERSION", "PUBLISHED AT"]))
+        return 0
+    found = history.version_history(store, args.asset, args.partition)
+    if not found:
+        where = f" partition {args.partition}" if args.partition else ""
+        print(f"platform: {name}{where} has no versions in {store.storage.url}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([dataclasses.asdict(v) for v in found], indent=2, default=str))
+        return 0
+    rows = [
+        [
+            v.version, v.state, v.audit, v.created_at, v.published_at or "-", v.run_id[:8],
+            "-" if v.row_count is None else str(v.row_count), _failed_checks(v.checks),
+        ]
+        for v in found
+    ]  # fmt: skip
+    print(_table(rows, ["VERSION", "STATE", "AUDIT", "CREATED", "LAST PUBLISHED", "RUN", "ROWS", "CHECKS"]))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    store = _versions_store()
+    try:
+        done = history.rollback(
+            store, args.asset, args.partition, to=args.to, reason=args.reason, force=args.force
+        )
+    except history.RollbackError as error:
+        print(f"platform: rollback refused: {error}", file=sys.stderr)
+        return 1
+    where = "/".join(args.asset) + (f" date={args.partition}" if args.partition else "")
+    print(
+        f"rolled back {where}: {done.from_version} -> {done.to_version} "
+        f"(audit: {done.audit}{', forced' if done.forced else ''}) by {done.actor} "
+        f"in {done.seconds * 1000:.0f} ms; no data copied"
+    )
+    if not os.environ.get("DAGSTER_HOME"):
+        print("platform: DAGSTER_HOME is unset; the rollback is in the pointer history only", file=sys.stderr)
+        return 0
+    try:
+        history.report_rollback(done)
+    except Exception as error:  # noqa: BLE001 - the pointer is the record; say what is missing
+        print(f"platform: rollback done but not recorded in Dagster: {error}", file=sys.stderr)
+        return 1
+    print(f"recorded as an observation of {'/'.join(args.asset)} in the Dagster instance")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    store = _versions_store()
+    keys = [args.asset] if args.asset else [list(key) for key in history.lake_assets(store)]
+    rows = []
+    for key in keys:
+        status = history.asset_status(store, key)
+        held = ",".join(status.held_back[:3]) + ("..." if len(status.held_back) > 3 else "")
+        rows.append(
+            [
+                status.asset, str(status.partitions), str(status.published),
+                status.last_published_at or "-", f"{len(status.held_back)} {held}".strip(),
+            ]
+        )  # fmt: skip
+    print(f"lake: {store.storage.url}")
+    print(_table(rows, ["ASSET", "PARTITIONS", "PUBLISHED", "LAST PUBLISHED", "NEWEST NOT PUBLISHED"]))
+    return 0
+
+
+def _add_version_commands(commands: argparse._SubParsersAction) -> None:
+    versions = commands.add_parser("versions", help="list an asset's versions with publish and audit state")
+    versions.add_argument("asset", type=_asset, help="asset key, e.g. serving/carrier_daily_performance")
+    versions.add_argument("--partition", type=_partition, help="day, YYYY-MM-DD (partitioned assets)")
+    versions.add_argument("--json", action="store_true", help="machine-readable output")
+    versions.set_defaults(func=cmd_versions)
+
+    rollback = commands.add_parser("rollback", help="re-point readers at an earlier audited version")
+    rollback.add_argument("asset", type=_asset, help="asset key, e.g. serving/carrier_daily_performance")
+    rollback.add_argument("--partition", type=_partition, help="day, YYYY-MM-DD (partitioned assets)")
+    rollback.add_argument("--to", help="version id (default: the one published before the current)")
+    rollback.add_argument("--reason", help="why, for the audit trail")
+    rollback.add_argument("--force", action="store_true", help="publish even a version that failed its audit")
+    rollback.set_defaults(func=cmd_rollback)
+
+    status = commands.add_parser("status", help="per asset: partitions, published, newest not published")
+    status.add_argument("asset", nargs="?", type=_asset, help="one asset (default: every asset in the lake)")
+    status.set_defaults(func=cmd_status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="platform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--quiet", action="store_true", help="no progress bar")
     land.add_argument("--if-empty", action="store_true", help="do nothing when anything has landed already")
     land.set_defaults(func=cmd_land)
+
+    replay = commands.add_parser("replay", help="land one day at a time, as a live feed would")
+    replay.add_argument("--domain", choices=sorted(DOMAIN_MODULES), default="flights")
+    replay.add_argument("--start", type=_day, required=True, help="first day, YYYY-MM-DD")
+    replay.add_argument("--days", type=int, default=7, help="how many days to land (default 7)")
+    replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
+    replay.set_defaults(func=cmd_replay)
+    _add_version_commands(commands)
     return parser
 
 

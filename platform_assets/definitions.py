@@ -3,16 +3,28 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from platform_assets import automation
 from platform_assets.domains import flights
 from platform_assets.lake.io_manager import VersionedParquetIOManager
 from platform_assets.lake.resources import LakeResource
 
 
-def build_definitions(lake: LakeResource | None = None) -> dg.Definitions:
+def build_definitions(
+    lake: LakeResource | None = None, automation_settings: automation.AutomationSettings | None = None
+) -> dg.Definitions:
     """Assemble the code location; tests pass their own lake, production reads the env."""
     lake = lake or LakeResource()
+    settings = automation_settings or automation.AutomationSettings.load()
+    assets = dg.map_asset_specs(automation.platform_policies(settings), [*flights.assets])
     return dg.Definitions(
-        assets=[*flights.assets],
+        assets=assets,
+        # Write, audit, publish: each contract's checks publish the versions that pass.
+        asset_checks=[*flights.asset_checks],
+        sensors=automation.platform_sensors(assets, settings),
+        # One process per run: daily partitions are small, and on a small host the
+        # per-step interpreter start-up of the multiprocess executor dominated a
+        # run's latency. Parallelism comes from the run queue (per-zone limits).
+        executor=dg.in_process_executor,
         resources={
             "lake": lake,
             "io_manager": VersionedParquetIOManager(lake=lake),

@@ -15,6 +15,7 @@ import pytest
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
+from platform_assets_tests.webhook import webhook  # noqa: F401 - fixture for the automation tests
 
 S3_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -21,10 +21,15 @@ def _assets(lake: Lake) -> tuple[dg.Definitions, list[dg.AssetsDefinition]]:
     return defs, assets
 
 
+def _with_checks(defs: dg.Definitions, assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """The assets plus their audit checks: without the checks nothing would be published."""
+    return [*assets, *(defs.asset_checks or [])]
+
+
 def materialize_reference(lake: Lake, instance: dg.DagsterInstance) -> None:
     defs, assets = _assets(lake)
     result = dg.materialize(
-        assets,
+        _with_checks(defs, assets),
         selection=[a.key for a in assets if a.partitions_def is None],
         resources=defs.resources,
         instance=instance,
@@ -47,6 +52,8 @@ def materialize_daily(
                 "dagster/asset_partition_range_end": end,
             }
         }
-    result = dg.materialize(assets, selection=daily, resources=defs.resources, instance=instance, **kwargs)
+    result = dg.materialize(
+        _with_checks(defs, assets), selection=daily, resources=defs.resources, instance=instance, **kwargs
+    )
     assert result.success
     return result

@@ -1,10 +1,16 @@
-"""The IO manager that writes every asset output as an immutable, published version.
+"""The IO manager that writes every asset output as an immutable version, and publishes it.
 
 One output may cover many partitions (single-run backfills): a table is split on
 its partition column and each partition becomes its own version with its own
 manifest and pointer. Loads read only published versions, only the columns the
 consumer declared (`AssetIn(metadata={"columns": [...]})`), and remember what they
-read so the consumer's manifest can name its exact inputs."""
+read so the consumer's manifest can name its exact inputs.
+
+Assets whose definition metadata says `platform/publish: after_audit` (every asset
+with a contract) are written but not published: their audit check publishes each
+version that passes (write, audit, publish; see `platform_assets.quality.audit`).
+A `Screened` output also keeps its rejected rows in the quarantine zone under the
+same version id."""
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -14,8 +20,15 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from platform_assets import logs
 from platform_assets.lake import layout
-from platform_assets.lake.provenance import code_provenance
+from platform_assets.lake.manifest import (
+    manifest_extra,
+    provenance_metadata,
+    record_data_version,
+    upstream_entry,
+)
+from platform_assets.lake.quarantine import Screened, write_rejected
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.versions import KIND_FILE, RawFile, VersionStore
 
@@ -30,6 +43,15 @@ META_SHA256 = "platform/sha256"
 META_UPSTREAM = "platform/upstream_versions"
 META_CONTENT_HASH = "platform/content_hash"
 META_CODE_COMMIT = "platform/git_commit"
+META_STATUS = "platform/status"
+META_REJECTED_ROWS = "platform/rejected_rows"
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
+
+# Definition metadata that defers publishing to the asset's audit check.
+PUBLISH_POLICY_KEY = "platform/publish"
+PUBLISH_AFTER_AUDIT = "after_audit"
+STATUS_PUBLISHED = "published"
+STATUS_PENDING = "pending audit"
 
 # (run id, step key) -> what that step read; consumed when the step writes.
 _reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -61,7 +83,7 @@ def _as_table(obj: pd.DataFrame | pa.Table) -> pa.Table:
 
 def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[str | None, Any]:
     """One payload per partition key: tables split on their partition column, mappings by key."""
-    if isinstance(obj, RawFile) and len(keys) == 1:
+    if isinstance(obj, RawFile | Screened) and len(keys) == 1:
         return {keys[0]: obj}
     if isinstance(obj, Mapping):
         missing = [k for k in keys if k not in obj]
@@ -69,7 +91,7 @@ def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[
             raise PartitionMismatchError(f"output has no entry for partitions {missing}")
         return {k: obj[k] for k in keys}
     if not isinstance(obj, pd.DataFrame | pa.Table):
-        raise TypeError(f"cannot store {type(obj).__name__}; return a DataFrame, Table or RawFile")
+        raise TypeError(f"cannot store {type(obj).__name__}; return a DataFrame, Table, Screened or RawFile")
     table = _as_table(obj)
     if keys == [None]:
         return {None: table}
@@ -96,10 +118,15 @@ def _upstream_for(reads: list[dict[str, Any]], partition: str | None) -> list[di
     """The inputs one partition was built from.
 
     In a single-run backfill a step reads many upstream partitions; each output
-    partition names only the matching one where there is one."""
+    partition names only the matching one where there is one. A retried step reads
+    again, so identical reads are listed once."""
     by_asset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    seen: set[tuple[str, str | None, str]] = set()
     for read in reads:
-        by_asset[read["asset"]].append(read)
+        identity = (read["asset"], read["partition"], read["version"])
+        if identity not in seen:
+            seen.add(identity)
+            by_asset[read["asset"]].append(read)
     chosen: list[dict[str, Any]] = []
     for entries in by_asset.values():
         same = [e for e in entries if e["partition"] == partition]
@@ -117,11 +144,34 @@ def _version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         META_MANIFEST: dg.MetadataValue.url(manifest["manifest_uri"]),
         META_CONTENT_HASH: manifest["content_hash"],
         META_UPSTREAM: dg.MetadataValue.json(manifest["upstream"]),
+        META_STATUS: manifest.get("status", STATUS_PUBLISHED),
     }
+    if manifest.get("quarantine"):
+        metadata[META_REJECTED_ROWS] = manifest["quarantine"]["rejected"]
     if manifest["kind"] == KIND_FILE:
         metadata[META_SOURCE_URI] = dg.MetadataValue.path(manifest["source_uri"])
         metadata[META_SHA256] = manifest["content_hash"]
     return metadata
+
+
+def _write_screened(
+    store: VersionStore,
+    asset_key: Sequence[str],
+    partition: str | None,
+    screened: Screened,
+    *,
+    run_id: str,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The kept rows as the asset's version and the rejected rows under the same id in quarantine.
+
+    Quarantine is written first: the asset's manifest, written last, names it, so a
+    version never points at a quarantine that is not there."""
+    version = layout.new_version_id(run_id)
+    rejected = write_rejected(store, asset_key, partition, screened, version=version, run_id=run_id)
+    summary = {**screened.summary(), "uri": rejected["uri"] if rejected else None}
+    extra = {**extra, "quarantine": summary}
+    return store.write_table(asset_key, partition, screened.kept, run_id=run_id, extra=extra, version=version)
 
 
 class VersionedParquetIOManager(dg.ConfigurableIOManager):
@@ -140,23 +190,28 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         store = self._store()
         asset_key = context.asset_key.path
         reads = _reads.get((context.run_id, context.step_key), [])
-        spec_code_version = context.asset_spec.code_version if context.has_asset_key else None
-        shared = {
-            "code_version": spec_code_version,
-            "code": code_provenance(),
-            "config": self.lake.settings().public_dict(),
-        }
+        shared = manifest_extra(context, self.lake.settings())
+        policy = context.asset_spec.metadata.get(PUBLISH_POLICY_KEY) if context.has_asset_key else None
+        audited = policy == PUBLISH_AFTER_AUDIT
         manifests = []
         for key, payload in pieces.items():
             extra = {**shared, "upstream": _upstream_for(reads, key)}
             if isinstance(payload, RawFile):
                 manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
+            elif isinstance(payload, Screened):
+                manifest = _write_screened(store, asset_key, key, payload, run_id=context.run_id, extra=extra)
             else:
                 table = _as_table(payload)
                 manifest = store.write_table(asset_key, key, table, run_id=context.run_id, extra=extra)
-            store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
+            if audited:
+                manifest = {**manifest, "status": STATUS_PENDING}
+            else:
+                store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
             manifests.append(manifest)
         self._report(context, manifests)
+        record_data_version(context, manifests)
+        for manifest in manifests:
+            logs.version_written(context.run_id, asset_key, manifest, dagster_log=context.log)
 
     def _report(self, context: dg.OutputContext, manifests: list[dict[str, Any]]) -> None:
         """Attach each partition's own facts to its own materialization event.
@@ -165,9 +220,13 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         give all of them the whole run's totals, so partition facts go through the step's
         per-partition asset metadata instead."""
         first = manifests[0]
-        shared: dict[str, Any] = {META_CODE_COMMIT: first["code"]["git_commit"]}
-        if first.get("schema"):
-            shared["dagster/column_schema"] = _column_schema(first["schema"])
+        shared: dict[str, Any] = {META_CODE_COMMIT: first["code"]["git_commit"], **provenance_metadata(first)}
+        spec_metadata = context.asset_spec.metadata if context.has_asset_key else {}
+        contract_schema = spec_metadata.get(COLUMN_SCHEMA_KEY)
+        if contract_schema is not None:  # the contract is the one source of the documented schema
+            shared[COLUMN_SCHEMA_KEY] = contract_schema
+        elif first.get("schema"):
+            shared[COLUMN_SCHEMA_KEY] = _column_schema(first["schema"])
         if first["partition"] is None:
             context.add_output_metadata({**shared, **_version_metadata(first)})
             return
@@ -186,10 +245,7 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         asset_key = context.asset_key.path
         manifests = [store.resolve(asset_key, key) for key in keys]
         step = context.step_context
-        _reads[(step.run_id, step.step.key)].extend(
-            {"asset": "/".join(asset_key), "partition": m["partition"], "version": m["version"]}
-            for m in manifests
-        )
+        _reads[(step.run_id, step.step.key)].extend(upstream_entry(m) for m in manifests)
         if manifests[0]["kind"] == KIND_FILE:
             files = {m["partition"]: store.read_file(m) for m in manifests}
             return files if context.has_asset_partitions else files[None]

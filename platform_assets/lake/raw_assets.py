@@ -10,6 +10,9 @@ from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.versions import RawFile
 
 RAW_CODE_VERSION = "1"
+# Where a raw asset's source lands: read by the landing sensor to know what to watch.
+LANDING_DATASET_METADATA = "platform/landing_dataset"
+LANDING_EXT_METADATA = "platform/landing_ext"
 
 
 def _landed(lake: LakeResource, dataset: str, partition: str | None, ext: str) -> RawFile:
@@ -43,6 +46,7 @@ def raw_file_asset(
         code_version=RAW_CODE_VERSION,
         tags={"zone": "raw", "domain": domain},
         kinds={ext},
+        metadata={LANDING_DATASET_METADATA: dataset, LANDING_EXT_METADATA: ext},
     )
     if partitions_def is None:
 

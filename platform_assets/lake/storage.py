@@ -7,16 +7,40 @@ same object then feeds Parquet reads with column and row-group pushdown."""
 
 from __future__ import annotations
 
+import logging
 import posixpath
+import random
+import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
+from platform_assets import logs
 from platform_assets.settings import Settings
+
+T = TypeVar("T")
+
+# Throttling, server errors and broken connections as pyarrow words them in the OSError
+# it raises once the AWS SDK's own retries are spent (`AWS Error SLOW_DOWN ...`, `HTTP
+# response code: 503`, `curlCode: 56, Failure when receiving data`).
+_TRANSIENT = re.compile(
+    r"slow.?down|throttl|too many requests|request.?time.?out|service.?unavailable|internal.?error"
+    r"|response code:? *(429|5\d\d)|\b(429|500|502|503|504)\b|connection (reset|aborted|refused|closed)"
+    r"|broken pipe|timed out|curl|network|unable to connect|socket",
+    re.IGNORECASE,
+)
+# Attempts the AWS SDK makes inside one call before pyarrow raises; `storage_retries`
+# (platform.toml) then counts whole calls, so a fault costs at most
+# SDK_ATTEMPTS * storage_retries requests and a bounded, logged wait.
+SDK_ATTEMPTS = 3
+# Answers that are facts about the request, never worth asking again.
+_PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 class LakePathError(ValueError):
@@ -28,6 +52,30 @@ class LakeFile:
     path: str  # lake-relative
     size: int
     mtime_ns: int | None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether asking again later could succeed: throttling, 5xx and dropped connections."""
+    if isinstance(error, _PERMANENT):
+        return False
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    return isinstance(error, OSError) and bool(_TRANSIENT.search(str(error)))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts and exponential backoff (with jitter) for transient storage faults.
+
+    This sits above the AWS SDK's own retries: those absorb a blip inside one call,
+    these outlast a throttling episode or an endpoint restart that outlives them."""
+
+    attempts: int = 5
+    base_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_delay_s, self.base_delay_s * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def check_relative_path(rel: str) -> str:
@@ -43,11 +91,37 @@ def check_relative_path(rel: str) -> str:
 class LakeStorage:
     """Bytes and listings under one lake root, local or S3."""
 
-    def __init__(self, fs: pafs.FileSystem, root: str, url: str) -> None:
+    def __init__(self, fs: pafs.FileSystem, root: str, url: str, retry: RetryPolicy | None = None) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
         self.url = url.rstrip("/")
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        self.retry = retry or RetryPolicy()
+
+    def retrying(self, operation: str, rel: str, call: Callable[[], T]) -> T:
+        """Run one storage call, again after a backoff while it fails transiently.
+
+        Every call here is idempotent (whole-object reads and writes, listings), which
+        is what makes repeating it safe; callers reading through `fs` directly (Parquet
+        datasets) wrap their read in this too."""
+        for attempt in range(self.retry.attempts):
+            try:
+                return call()
+            except OSError as error:
+                if not is_transient(error) or attempt + 1 >= self.retry.attempts:
+                    raise
+                delay = self.retry.delay(attempt)
+                logs.emit(
+                    "storage_retry",
+                    level=logging.WARNING,
+                    operation=operation,
+                    path=rel,
+                    attempt=attempt + 1,
+                    delay_s=round(delay, 3),
+                    error=str(error)[:300],
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStorage:
@@ -74,16 +148,16 @@ class LakeStorage:
             root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
             kwargs: dict[str, object] = {
                 "region": region,
-                "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=retries),
+                "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=SDK_ATTEMPTS),
             }
             if endpoint_url:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
-            return cls(pafs.S3FileSystem(**kwargs), root, f"s3://{root}")
+            return cls(pafs.S3FileSystem(**kwargs), root, f"s3://{root}", RetryPolicy(attempts=retries))
         if parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
-            return cls(pafs.LocalFileSystem(), str(local), local.as_uri())
+            return cls(pafs.LocalFileSystem(), str(local), local.as_uri(), RetryPolicy(attempts=retries))
         raise LakePathError(f"unsupported lake URL scheme {parsed.scheme!r} in {url!r}")
 
     def full_path(self, rel: str) -> str:
@@ -94,11 +168,18 @@ class LakeStorage:
         return f"{self.url}/{check_relative_path(rel)}"
 
     def exists(self, rel: str) -> bool:
-        return self.fs.get_file_info(self.full_path(rel)).type != pafs.FileType.NotFound
+        path = self.full_path(rel)
+        info = self.retrying("exists", rel, lambda: self.fs.get_file_info(path))
+        return info.type != pafs.FileType.NotFound
 
     def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open_input_stream(self.full_path(rel)) as stream:
-            return stream.read()
+        path = self.full_path(rel)
+
+        def read() -> bytes:
+            with self.fs.open_input_stream(path) as stream:
+                return stream.read()
+
+        return self.retrying("read", rel, read)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole object so that readers see either the old bytes or the new.
@@ -107,8 +188,7 @@ class LakeStorage:
         same folder and is renamed over the target."""
         target = self.full_path(rel)
         if not self.is_local:
-            with self.fs.open_output_stream(target) as stream:
-                stream.write(data)
+            self.retrying("write", rel, lambda: self._put(target, data))
             return
         self.fs.create_dir(posixpath.dirname(target), recursive=True)
         temporary = f"{target}.tmp-{uuid.uuid4().hex}"
@@ -120,6 +200,10 @@ class LakeStorage:
             if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
                 self.fs.delete_file(temporary)
 
+    def _put(self, target: str, data: bytes) -> None:
+        with self.fs.open_output_stream(target) as stream:
+            stream.write(data)
+
     def prepare_dir(self, rel: str) -> None:
         """Create a folder where the filesystem needs folders (local only)."""
         if self.is_local:
@@ -128,17 +212,19 @@ class LakeStorage:
     def list_names(self, rel: str) -> list[str]:
         """Names directly under a folder, sorted; empty when it does not exist."""
         selector = pafs.FileSelector(self.full_path(rel), allow_not_found=True, recursive=False)
-        return sorted(posixpath.basename(info.path) for info in self.fs.get_file_info(selector))
+        infos = self.retrying("list", rel, lambda: self.fs.get_file_info(selector))
+        return sorted(posixpath.basename(info.path) for info in infos)
 
     def list_files(self, rel: str, recursive: bool = True) -> Iterator[LakeFile]:
         selector = pafs.FileSelector(self.full_path(rel), allow_not_found=True, recursive=recursive)
         prefix_len = len(self.root) + 1
-        for info in self.fs.get_file_info(selector):
+        for info in self.retrying("list", rel, lambda: self.fs.get_file_info(selector)):
             if info.type == pafs.FileType.File:
                 yield LakeFile(info.path[prefix_len:], info.size or 0, info.mtime_ns)
 
     def file_info(self, rel: str) -> LakeFile | None:
-        info = self.fs.get_file_info(self.full_path(rel))
+        path = self.full_path(rel)
+        info = self.retrying("stat", rel, lambda: self.fs.get_file_info(path))
         if info.type != pafs.FileType.File:
             return None
         return LakeFile(rel, info.size or 0, info.mtime_ns)

@@ -7,9 +7,11 @@ which is also all a rollback does: no data is copied."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +60,24 @@ def schema_hash(schema: pa.Schema) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def encode_schema(schema: pa.Schema) -> str:
+    """The exact Arrow schema, so readers can plan a scan without opening any data file."""
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def decode_schema(manifest: dict[str, Any]) -> pa.Schema | None:
+    """The Arrow schema recorded in a manifest; None for manifests written before it was."""
+    encoded = manifest.get("arrow_schema")
+    if not encoded:
+        return None
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(encoded)))
+
+
+def _timings(extra: dict[str, Any] | None, started: float) -> dict[str, Any]:
+    """The caller's timings plus how long this write took (before its manifest)."""
+    return {**(extra or {}).get("timings", {}), "write_seconds": round(time.perf_counter() - started, 3)}
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -79,8 +99,10 @@ class VersionStore:
         bytes_per_row = max(1.0, table.nbytes / table.num_rows)
         return max(1, int(self.target_file_bytes / bytes_per_row))
 
-    def _begin(self, asset_key: Sequence[str], partition: str | None, run_id: str) -> tuple[str, str]:
-        version = layout.new_version_id(run_id)
+    def _begin(
+        self, asset_key: Sequence[str], partition: str | None, run_id: str, version: str | None = None
+    ) -> tuple[str, str]:
+        version = version or layout.new_version_id(run_id)
         prefix = layout.version_path(asset_key, partition, version)
         if self.storage.exists(prefix):
             raise VersionError(f"version {version} of {prefix} already exists; versions are immutable")
@@ -102,9 +124,14 @@ class VersionStore:
         *,
         run_id: str,
         extra: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """Write `table` as a new version; return its manifest (not yet published)."""
-        version, prefix = self._begin(asset_key, partition, run_id)
+        """Write `table` as a new version; return its manifest (not yet published).
+
+        `version` names the version explicitly, so rows rejected from a version can be kept
+        in the quarantine zone under the same id; it must still be new."""
+        started = time.perf_counter()
+        version, prefix = self._begin(asset_key, partition, run_id, version)
         rows_per_file = self._rows_per_file(table)
         files: list[dict[str, Any]] = []
         content = hashlib.sha256()
@@ -131,9 +158,11 @@ class VersionStore:
             "row_count": table.num_rows,
             "schema": schema_fields(table.schema),
             "schema_hash": schema_hash(table.schema),
+            "arrow_schema": encode_schema(table.schema),
             "content_hash": content.hexdigest(),
             "bytes": sum(f["bytes"] for f in files),
             "files": files,
+            "timings": _timings(extra, started),
         }
         return self._commit(prefix, manifest)
 
@@ -148,6 +177,7 @@ class VersionStore:
     ) -> dict[str, Any]:
         """Keep a landed file byte for byte as a new version."""
         name = layout.check_file_name(raw.name)
+        started = time.perf_counter()
         version, prefix = self._begin(asset_key, partition, run_id)
         self.storage.write_bytes(f"{prefix}/{name}", raw.data)
         manifest = {
@@ -163,6 +193,7 @@ class VersionStore:
             "content_hash": raw.sha256,
             "bytes": len(raw.data),
             "files": [{"name": name, "bytes": len(raw.data), "sha256": raw.sha256}],
+            "timings": _timings(extra, started),
         }
         return self._commit(prefix, manifest)
 
@@ -254,7 +285,10 @@ class VersionStore:
     def read_table(self, manifest: dict[str, Any], columns: Sequence[str] | None = None) -> pa.Table:
         if manifest["kind"] != KIND_PARQUET:
             raise VersionError(f"{manifest['uri']} holds files, not a table")
-        dataset = pads.dataset(self.data_paths(manifest), filesystem=self.storage.fs, format="parquet")
+        paths = self.data_paths(manifest)
+        dataset = self.storage.retrying(
+            "read", manifest["uri"], lambda: pads.dataset(paths, filesystem=self.storage.fs, format="parquet")
+        )
         if columns is not None:
             missing = [c for c in columns if c not in dataset.schema.names]
             if missing:
@@ -262,7 +296,8 @@ class VersionStore:
                     f"{'/'.join(manifest['asset_key'])} has no column(s) {missing}; "
                     f"it has {dataset.schema.names}"
                 )
-        return dataset.to_table(columns=list(columns) if columns is not None else None)
+        selected = list(columns) if columns is not None else None
+        return self.storage.retrying("read", manifest["uri"], lambda: dataset.to_table(columns=selected))
 
     def read_file(self, manifest: dict[str, Any]) -> RawFile:
         if manifest["kind"] != KIND_FILE:

@@ -3,132 +3,42 @@
 Kept free of Dagster so they can be unit tested on single days and reused by the
 benchmark. Times in the source are local `hhmm` integers: departures at the
 origin's clock, arrivals at the destination's; `2400` means midnight at the end
-of the day, and delays and arrivals cross midnight."""
+of the day, and delays and arrivals cross midnight.
+
+The transformations never drop or reject a row and never raise on a bad value:
+they keep the landed file's row index and leave what they cannot compute null, so
+screening against the curated contract (`quality.quarantine.screen`) sees every
+row and can say which rule each broken one breaks."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from platform_assets.quality import landed
+from platform_assets.quality.contracts import Contract
+
+LandedFileError = landed.LandedFileError
+
 ORIGIN_TIMEZONE = "America/New_York"  # all three origins are New York airports
 TIME_UNIT = "datetime64[us, UTC]"
+# Delays beyond this many minutes cannot be turned into instants without overflow; the
+# contract rejects far smaller ones, so they are simply left without a departure instant.
+UNREPRESENTABLE_DELAY_MIN = 100_000
 
 
-class LandedFileError(ValueError):
-    """A landed file that cannot be read as its source promises."""
-
-
-RAW_FLIGHTS_COLUMNS: dict[str, str] = {
-    "year": "Int64",
-    "month": "Int64",
-    "day": "Int64",
-    "dep_time": "Int64",
-    "sched_dep_time": "Int64",
-    "dep_delay": "Float64",
-    "arr_time": "Int64",
-    "sched_arr_time": "Int64",
-    "arr_delay": "Float64",
-    "carrier": "str",
-    "flight": "Int64",
-    "tailnum": "str",
-    "origin": "str",
-    "dest": "str",
-    "air_time": "Float64",
-    "distance": "Int64",
-    "hour": "Int64",
-    "minute": "Int64",
-    "time_hour": "str",
-}
-
-RAW_WEATHER_COLUMNS: dict[str, str] = {
-    "origin": "str",
-    "year": "Int64",
-    "month": "Int64",
-    "day": "Int64",
-    "hour": "Int64",
-    "temp": "Float64",
-    "dewp": "Float64",
-    "humid": "Float64",
-    "wind_dir": "Float64",
-    "wind_speed": "Float64",
-    "wind_gust": "Float64",
-    "precip": "Float64",
-    "pressure": "Float64",
-    "visib": "Float64",
-    "time_hour": "str",
-}
-
-RAW_REFERENCE_COLUMNS: dict[str, dict[str, str]] = {
-    "airlines": {"carrier": "str", "name": "str"},
-    "airports": {
-        "faa": "str",
-        "name": "str",
-        "lat": "Float64",
-        "lon": "Float64",
-        "alt": "Int64",
-        "tz": "Int64",
-        "dst": "str",
-        "tzone": "str",
-    },
-    "planes": {
-        "tailnum": "str",
-        "year": "Int64",
-        "type": "str",
-        "manufacturer": "str",
-        "model": "str",
-        "engines": "Int64",
-        "seats": "Int64",
-        "speed": "Float64",
-        "engine": "str",
-    },
-}
-
-
-def read_landed_csv(data: bytes, columns: Mapping[str, str], source: str) -> pd.DataFrame:
-    """Parse a landed CSV into the declared column types, or say precisely why not."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LandedFileError(f"{source}: not UTF-8 text ({error})") from None
-    if not text.strip():
-        raise LandedFileError(f"{source}: the file is empty (no header row)")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, ValueError) as error:
-        raise LandedFileError(f"{source}: not a well-formed CSV ({error})") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise LandedFileError(f"{source}: missing column(s) {missing}")
-    extra = [c for c in frame.columns if c not in columns]
-    if extra:
-        raise LandedFileError(f"{source}: unexpected column(s) {extra}")
-    typed = {}
-    for column, dtype in columns.items():
-        values = frame[column]
-        if dtype == "str":
-            typed[column] = values.astype("str").where(values.notna(), None)
-            continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = values.notna() & numbers.isna()
-        if bad.any():
-            example = values[bad].iloc[0]
-            raise LandedFileError(
-                f"{source}: column {column!r} should be numeric but has {int(bad.sum())} "
-                f"non-numeric value(s), e.g. {example!r} on data row {int(bad.idxmax()) + 1}"
-            )
-        if dtype == "Int64" and ((numbers.dropna() % 1) != 0).any():
-            raise LandedFileError(f"{source}: column {column!r} should hold whole numbers")
-        typed[column] = numbers.astype(dtype)
-    return pd.DataFrame(typed, index=frame.index)
+def read_landed_csv(data: bytes, contract: Contract, source: str) -> pd.DataFrame:
+    """A landed CSV typed by its raw contract, indexed by 0-based data row (LandedFileError if not)."""
+    return landed.read_landed_csv(data, contract, source)
 
 
 def _minutes(hhmm: pd.Series) -> pd.Series:
-    """Minutes after local midnight; `2400` becomes 1440, the next midnight."""
+    """Minutes after local midnight; `2400` becomes 1440, the next midnight; null if not a clock time."""
     values = hhmm.astype("Float64")
-    return (values // 100) * 60 + values % 100
+    valid = (values >= 0) & (values <= 2400) & (values % 100 < 60)
+    return ((values // 100) * 60 + values % 100).where(valid)
 
 
 def _localize(naive: pd.Series, zones: pd.Series) -> pd.Series:
@@ -190,40 +100,50 @@ def flight_ids(frame: pd.DataFrame) -> pd.Series:
 
 
 def day_keys(frame: pd.DataFrame) -> pd.Series:
-    return (
+    """`YYYY-MM-DD` from year, month and day columns; null where they do not name a real day."""
+    text = (
         frame["year"].astype(str)
         + "-"
         + frame["month"].astype(str).str.zfill(2)
         + "-"
         + frame["day"].astype(str).str.zfill(2)
     )
+    days = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    return days.dt.strftime("%Y-%m-%d").astype("str")
+
+
+def _instants(text: pd.Series) -> pd.Series:
+    return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME_UNIT)
+
+
+def destinations_without_timezone(frame: pd.DataFrame, timezones: Mapping[str, str]) -> pd.Series:
+    """Rows whose destination has no known time zone: their arrival cannot be placed in time."""
+    known = set(timezones)  # a set lookup: `isin` on Arrow-backed strings is far slower
+    return pd.Series([dest not in known for dest in frame["dest"].to_numpy(dtype=object)], index=frame.index)
 
 
 def curate_flights(raw: pd.DataFrame, timezones: Mapping[str, str]) -> pd.DataFrame:
     """Typed flights with UTC times, a stable id, `cancelled` and `diverted` flags.
 
-    `timezones` maps airport code to IANA zone for every destination."""
-    frame = raw.drop_duplicates().copy()
+    `timezones` maps airport code to IANA zone; a destination missing from it leaves the
+    row's arrival instants null. The result keeps `raw`'s index (the landed row)."""
+    frame = raw.copy()
     frame["date"] = day_keys(frame)
     frame["flight_id"] = flight_ids(frame)
-    frame = frame.drop_duplicates(subset="flight_id", keep="first")
-
-    unknown = sorted(set(frame["dest"]) - set(timezones))
-    if unknown:
-        raise LandedFileError(f"no time zone known for destination airport(s) {unknown}")
     origin_zone = pd.Series(ORIGIN_TIMEZONE, index=frame.index)
-    dest_zone = frame["dest"].map(timezones)
+    dest_zone = frame["dest"].map(dict(timezones))
 
-    midnight = pd.to_datetime(frame["date"]).astype("datetime64[us]")
+    midnight = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
     sched_dep_local = midnight + pd.to_timedelta(
         _minutes(frame["sched_dep_time"]).astype("float64"), unit="min"
     )
     frame["sched_dep_utc"] = _localize(sched_dep_local, origin_zone)
-    delay = pd.to_timedelta(frame["dep_delay"].astype("float64"), unit="min")
+    minutes = frame["dep_delay"].astype("float64")
+    delay = pd.to_timedelta(minutes.where(minutes.abs() < UNREPRESENTABLE_DELAY_MIN), unit="min")
     frame["dep_utc"] = (frame["sched_dep_utc"] + delay).astype(TIME_UNIT)
     frame["sched_arr_utc"] = _arrival(frame["sched_dep_utc"], frame["sched_arr_time"], dest_zone)
     frame["arr_utc"] = _arrival(frame["dep_utc"], frame["arr_time"], dest_zone)
-    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True).astype(TIME_UNIT)
+    frame["time_hour"] = _instants(frame["time_hour"])
     frame["cancelled"] = frame["dep_time"].isna()
     frame["diverted"] = ~frame["cancelled"] & frame["arr_delay"].isna()
 
@@ -234,31 +154,27 @@ def curate_flights(raw: pd.DataFrame, timezones: Mapping[str, str]) -> pd.DataFr
         "sched_dep_utc", "dep_utc", "sched_arr_utc", "arr_utc", "time_hour",
         "cancelled", "diverted",
     ]  # fmt: skip
-    out = frame[columns].sort_values(["sched_dep_utc", "flight_id"], kind="stable")
-    return out.reset_index(drop=True)
+    return frame[columns].sort_values(["sched_dep_utc", "flight_id"], kind="stable")
 
 
 def curate_weather(raw: pd.DataFrame) -> pd.DataFrame:
-    """Hourly weather per origin with a UTC hour; one row per origin and hour."""
-    frame = raw.drop_duplicates().copy()
+    """Hourly weather per origin with the hour as a UTC instant; keeps `raw`'s index."""
+    frame = raw.copy()
     frame["date"] = day_keys(frame)
-    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True).astype(TIME_UNIT)
-    frame = frame.drop_duplicates(subset=["origin", "time_hour"], keep="first")
+    frame["time_hour"] = _instants(frame["time_hour"])
     columns = [
         "origin", "date", "time_hour", "hour", "temp", "dewp", "humid", "wind_dir",
         "wind_speed", "wind_gust", "precip", "pressure", "visib",
     ]  # fmt: skip
-    return frame[columns].sort_values(["origin", "time_hour"]).reset_index(drop=True)
+    return frame[columns].sort_values(["origin", "time_hour"], kind="stable")
 
 
 REFERENCE_KEYS = {"airlines": "carrier", "airports": "faa", "planes": "tailnum"}
 
 
 def curate_reference(name: str, raw: pd.DataFrame) -> pd.DataFrame:
-    """A reference table with one row per key."""
-    key = REFERENCE_KEYS[name]
-    frame = raw.drop_duplicates().drop_duplicates(subset=key, keep="first")
-    return frame.sort_values(key).reset_index(drop=True)
+    """A reference table sorted by its key; duplicates are left for screening to quarantine."""
+    return raw.sort_values(REFERENCE_KEYS[name], kind="stable")
 
 
 def timezone_map(airports: pd.DataFrame, supplement: Mapping[str, str]) -> dict[str, str]:

@@ -1,23 +1,68 @@
-"""Curated zone of the flights domain: typed, deduplicated, UTC-timed tables."""
+"""Curated zone of the flights domain: typed, screened, UTC-timed tables.
+
+Each landed file is parsed against its raw contract, transformed, then screened
+against the curated contract: rows that break a row rule (or repeat an earlier row
+or key) go to the quarantine zone with their reasons and the rest continue. The
+audit check then decides whether the partition may publish (`rejected_share`)."""
+
+from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd
 
-from platform_assets.domains.flights import curate
+from platform_assets.domains.flights import contracts, curate
 from platform_assets.domains.flights.config import DAILY, DOMAIN, domain_config
+from platform_assets.lake.quarantine import Screened
 from platform_assets.lake.versions import RawFile
+from platform_assets.quality.contracts import Contract, canonicalize
+from platform_assets.quality.landed import read_landed_csvs
+from platform_assets.quality.quarantine import Offer, screen, screen_partitions
 
-CURATED_CODE_VERSION = "1"
+CURATED_CODE_VERSION = "2"
 _TAGS = {"zone": "curated", "domain": DOMAIN}
+# A flight to an airport with no known time zone cannot have its arrival placed in time.
+DEST_TIMEZONE_UNKNOWN = "dest_timezone_unknown"
 
 
-def _parse_days(files: dict[str, RawFile], columns: dict[str, str]) -> pd.DataFrame:
-    frames = [read_file(raw, columns) for _, raw in sorted(files.items())]
-    return pd.concat(frames, ignore_index=True)
+def _landed(files: dict[str, RawFile], contract: Contract) -> dict[str, pd.DataFrame]:
+    """Each landed file typed by its raw contract; a file that breaks it fails the step by name.
+
+    The raw audit refuses such files before this step runs; this is the same rule
+    applied where the data is used, for versions published before the audit existed."""
+    sources = {partition: raw.source_uri or raw.name for partition, raw in files.items()}
+    parsed = read_landed_csvs({p: (raw.data, sources[p]) for p, raw in files.items()}, contract)
+    for partition, result in parsed.items():
+        if isinstance(result, curate.LandedFileError):
+            metadata = {"file": sources[partition], "rule": result.rule}
+            raise dg.Failure(description=str(result), metadata=metadata)
+    return parsed  # type: ignore[return-value]
 
 
-def read_file(raw: RawFile, columns: dict[str, str]) -> pd.DataFrame:
-    return curate.read_landed_csv(raw.data, columns, raw.source_uri or raw.name)
+def _screen_days(
+    files: dict[str, RawFile],
+    raw_contract: Contract,
+    transform: Callable[[pd.DataFrame], pd.DataFrame],
+    contract: Contract,
+    extra_reasons: Callable[[pd.DataFrame], dict[str, pd.Series]] = lambda frame: {},
+) -> dict[str, Screened]:
+    """One screened table per partition: each file is judged on its own rows.
+
+    The transformation runs once over every file of the run (its time-zone work is
+    vectorised per zone, so a year in one call costs little more than a day); the
+    rows keep a (partition, landed row) index, so screening still sees each file alone."""
+    landed = _landed(dict(sorted(files.items())), raw_contract)
+    combined = pd.concat(landed.values(), keys=list(landed), names=["partition", "row"])
+    candidates = canonicalize(transform(combined))
+    reasons = extra_reasons(candidates)
+    offers = {}
+    for partition, frame in landed.items():
+        mine = candidates.index.get_level_values("partition") == partition
+        offers[partition] = Offer(
+            candidates[mine].droplevel("partition"),
+            originals=frame,
+            extra_reasons={r: mask[mine].droplevel("partition") for r, mask in reasons.items()},
+        )
+    return screen_partitions(offers, contract, partition_column="date")
 
 
 @dg.asset(
@@ -36,13 +81,19 @@ def read_file(raw: RawFile, columns: dict[str, str]) -> pd.DataFrame:
     description=(
         "One row per scheduled departure (`flight_id`), typed, with UTC scheduled and actual "
         "departure and arrival times, `cancelled` (never departed) and `diverted` (departed, "
-        "no arrival delay recorded). Exact and key duplicates are removed."
+        "no arrival delay recorded). Exact and key duplicates and rows breaking the contract "
+        "are quarantined."
     ),
 )
-def curated_flights(raw_flights: dict[str, RawFile], airports: pd.DataFrame) -> pd.DataFrame:
-    raw = _parse_days(raw_flights, curate.RAW_FLIGHTS_COLUMNS)
+def curated_flights(raw_flights: dict[str, RawFile], airports: pd.DataFrame) -> dict[str, Screened]:
     zones = curate.timezone_map(airports, domain_config()["timezone_supplement"])
-    return curate.curate_flights(raw, zones)
+    return _screen_days(
+        raw_flights,
+        contracts.RawFlights,
+        lambda landed: curate.curate_flights(landed, zones),
+        contracts.CuratedFlights,
+        lambda frame: {DEST_TIMEZONE_UNKNOWN: curate.destinations_without_timezone(frame, zones)},
+    )
 
 
 @dg.asset(
@@ -60,11 +111,20 @@ def curated_flights(raw_flights: dict[str, RawFile], airports: pd.DataFrame) -> 
         "origin and hour. Hours and days the stations did not record are simply absent."
     ),
 )
-def curated_weather(raw_weather: dict[str, RawFile]) -> pd.DataFrame:
-    return curate.curate_weather(_parse_days(raw_weather, curate.RAW_WEATHER_COLUMNS))
+def curated_weather(raw_weather: dict[str, RawFile]) -> dict[str, Screened]:
+    return _screen_days(raw_weather, contracts.RawWeather, curate.curate_weather, contracts.CuratedWeather)
+
+
+_REFERENCE_CONTRACTS: dict[str, tuple[Contract, Contract]] = {
+    "airlines": (contracts.RawAirlines, contracts.CuratedAirlines),
+    "airports": (contracts.RawAirports, contracts.CuratedAirports),
+    "planes": (contracts.RawPlanes, contracts.CuratedPlanes),
+}
 
 
 def _reference_asset(name: str, description: str) -> dg.AssetsDefinition:
+    raw_contract, contract = _REFERENCE_CONTRACTS[name]
+
     @dg.asset(
         key=["curated", name],
         ins={"raw_file": dg.AssetIn(key=["raw", name])},
@@ -74,9 +134,9 @@ def _reference_asset(name: str, description: str) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=description,
     )
-    def _curated(raw_file: RawFile) -> pd.DataFrame:
-        raw = read_file(raw_file, curate.RAW_REFERENCE_COLUMNS[name])
-        return curate.curate_reference(name, raw)
+    def _curated(raw_file: RawFile) -> Screened:
+        landed = _landed({"reference": raw_file}, raw_contract)["reference"]
+        return screen(curate.curate_reference(name, landed), contract, originals=landed)
 
     return _curated
 

@@ -105,6 +105,10 @@ _COMMON = dict(
     kinds={"duckdb", "parquet"},
     metadata={"partition_column": "date"},
 )
+_WEATHER_COLUMNS = [
+    "origin", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
+    "pressure", "visib",
+]  # fmt: skip
 _AGGREGATE_COLUMNS = [
     "date", "carrier", "origin", "dest", "dep_delay", "arr_delay", "air_time", "distance",
     "cancelled", "diverted",
@@ -142,7 +146,7 @@ def route_daily(flights: pa.Table, duckdb: DuckDBResource) -> pa.Table:
     key=["serving", "flight_delay_features"],
     ins={
         "flights": _flights_in(_FLIGHT_COLUMNS),
-        "weather": dg.AssetIn(key=["curated", "weather"]),
+        "weather": dg.AssetIn(key=["curated", "weather"], metadata={"columns": _WEATHER_COLUMNS}),
         "planes": dg.AssetIn(
             key=["curated", "planes"],
             metadata={"columns": ["tailnum", "year", "type", "manufacturer", "engines", "seats"]},

@@ -1,0 +1,106 @@
+"""The automation layer's constants, read from automation.toml when definitions are built.
+
+Read by `AutomationSettings.load()` from `build_definitions`, never at import time,
+so tests build definitions with their own settings (a one-minute freshness window,
+a two-second sensor interval) without reloading modules."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+
+import dagster as dg
+
+SENSOR_INTERVAL_ENV = "PLATFORM_SENSOR_INTERVAL_SECONDS"
+CONFIG_FILE = "automation.toml"
+
+
+class AutomationConfigError(ValueError):
+    """automation.toml (or an override) does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class ZoneFreshness:
+    """One zone's freshness expectation, in either of Dagster's two policy shapes."""
+
+    fail_window_minutes: float | None = None
+    warn_window_minutes: float | None = None
+    cron: str | None = None
+    cron_lower_bound_minutes: float | None = None
+    timezone: str = "UTC"
+
+    def policy(self) -> dg.FreshnessPolicy:
+        if self.cron:
+            lower = timedelta(minutes=self.cron_lower_bound_minutes or 60)
+            return dg.FreshnessPolicy.cron(
+                deadline_cron=self.cron, lower_bound_delta=lower, timezone=self.timezone
+            )
+        if not self.fail_window_minutes:
+            raise AutomationConfigError("a freshness zone needs fail_window_minutes or cron")
+        warn = timedelta(minutes=self.warn_window_minutes) if self.warn_window_minutes else None
+        return dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(minutes=self.fail_window_minutes), warn_window=warn
+        )
+
+
+@dataclass(frozen=True)
+class AutomationSettings:
+    landing_interval_s: int = 10
+    automation_interval_s: int = 10
+    run_failure_interval_s: int = 15
+    freshness_alert_interval_s: int = 60
+    lookback_days: int = 7
+    max_days_per_run: int = 31
+    freshness: Mapping[str, ZoneFreshness] = field(default_factory=dict)
+    alert_timeout_s: float = 5.0
+    alert_attempts: int = 3
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> AutomationSettings:
+        """automation.toml, with `PLATFORM_SENSOR_INTERVAL_SECONDS` overriding every interval."""
+        environ = os.environ if environ is None else environ
+        text = resources.files(__package__).joinpath(CONFIG_FILE).read_text()
+        settings = cls.from_mapping(tomllib.loads(text))
+        override = environ.get(SENSOR_INTERVAL_ENV, "").strip()
+        if override:
+            seconds = int(override)
+            if seconds < 1:
+                raise AutomationConfigError(f"{SENSOR_INTERVAL_ENV} must be a positive number of seconds")
+            settings = settings.with_sensor_interval(seconds)
+        return settings
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> AutomationSettings:
+        sensors = config.get("sensors", {})
+        landing = config.get("landing", {})
+        alerts = config.get("alerts", {})
+        settings = cls(
+            landing_interval_s=int(sensors.get("landing_interval_seconds", 10)),
+            automation_interval_s=int(sensors.get("automation_interval_seconds", 10)),
+            run_failure_interval_s=int(sensors.get("run_failure_interval_seconds", 15)),
+            freshness_alert_interval_s=int(sensors.get("freshness_alert_interval_seconds", 60)),
+            lookback_days=int(landing.get("lookback_days", 7)),
+            max_days_per_run=int(landing.get("max_days_per_run", 31)),
+            freshness={zone: ZoneFreshness(**values) for zone, values in config.get("freshness", {}).items()},
+            alert_timeout_s=float(alerts.get("timeout_seconds", 5)),
+            alert_attempts=int(alerts.get("attempts", 3)),
+        )
+        if settings.lookback_days < 0 or settings.max_days_per_run < 1 or settings.alert_attempts < 1:
+            raise AutomationConfigError("lookback_days >= 0, max_days_per_run >= 1, attempts >= 1")
+        for zone in settings.freshness.values():
+            zone.policy()  # fail on a bad policy when definitions load, not on the first tick
+        return settings
+
+    def with_sensor_interval(self, seconds: int) -> AutomationSettings:
+        return replace(
+            self,
+            landing_interval_s=seconds,
+            automation_interval_s=seconds,
+            run_failure_interval_s=seconds,
+            freshness_alert_interval_s=seconds,
+        )

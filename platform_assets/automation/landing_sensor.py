@@ -1,0 +1,130 @@
+"""The landing sensor: a newly landed file becomes a raw-zone run within one tick.
+
+Files landed together are ingested together: one run per stretch of consecutive
+days (all datasets of a day in the same run), up to `max_days_per_run`, plus one
+run for the reference tables. A backlog of a month is then one run, not sixty.
+
+Each run's key is derived from the paths and checksums of the files it ingests
+(and the checksums they replace), so Dagster launches it at most once even if a
+tick is retried after a crash: the content of a file is ingested exactly once, and
+a corrected file is ingested again."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import dagster as dg
+
+from platform_assets import logs
+from platform_assets.automation.conditions import RAW_ZONE, ZONE_TAG
+from platform_assets.automation.config import AutomationSettings
+from platform_assets.automation.landing_scan import (
+    LandedChange,
+    LandingArea,
+    LandingCursor,
+    LandingDataset,
+    scan_landing,
+)
+from platform_assets.lake.resources import LakeResource
+
+LANDING_SENSOR_NAME = "landing_sensor"
+TRIGGER_TAG = "platform/trigger"
+LANDED_FILES_TAG = "platform/landed_files"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def run_key(changes: Sequence[LandedChange]) -> str:
+    """A key that names exactly these file contents: same files, same bytes, same key."""
+    digest = hashlib.sha256("\n".join(sorted(c.identity for c in changes)).encode()).hexdigest()
+    days = sorted({c.partition for c in changes if c.partition})
+    span = f"{days[0]}..{days[-1]}" if days else "reference"
+    return f"landing:{span}:{digest[:24]}"
+
+
+def _request(changes: list[LandedChange], days: list[str]) -> dg.RunRequest:
+    keys = sorted({c.dataset.asset_key for c in changes}, key=lambda k: k.to_user_string())
+    tags = {ZONE_TAG: RAW_ZONE, TRIGGER_TAG: "landing", LANDED_FILES_TAG: str(len(changes))}
+    if len(days) > 1:
+        tags.update({RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]})
+    return dg.RunRequest(
+        run_key=run_key(changes),
+        asset_selection=keys,
+        partition_key=days[0] if len(days) == 1 else None,
+        tags=tags,
+    )
+
+
+def plan_runs(changes: Sequence[LandedChange], max_days_per_run: int) -> list[dg.RunRequest]:
+    """Group changes into runs: reference tables together, consecutive days together.
+
+    Days join a stretch only when the same raw assets changed on them, because a
+    range run materializes every selected asset for every day of the range."""
+    requests = []
+    reference = [c for c in changes if c.partition is None]
+    if reference:
+        requests.append(_request(reference, []))
+    by_day: dict[str, list[LandedChange]] = defaultdict(list)
+    for change in changes:
+        if change.partition is not None:
+            by_day[change.partition].append(change)
+    stretch: list[str] = []
+
+    def assets(day: str) -> frozenset[dg.AssetKey]:
+        return frozenset(c.dataset.asset_key for c in by_day[day])
+
+    for day in sorted(by_day):
+        if stretch and (
+            date.fromisoformat(day) - date.fromisoformat(stretch[-1]) != timedelta(days=1)
+            or assets(day) != assets(stretch[0])
+            or len(stretch) >= max_days_per_run
+        ):
+            requests.append(_request([c for d in stretch for c in by_day[d]], stretch))
+            stretch = []
+        stretch.append(day)
+    if stretch:
+        requests.append(_request([c for d in stretch for c in by_day[d]], stretch))
+    return requests
+
+
+def build_landing_sensor(
+    datasets: Sequence[LandingDataset], settings: AutomationSettings
+) -> dg.SensorDefinition:
+    """The sensor over the given landing datasets, on by default."""
+    keys = [d.asset_key for d in datasets]
+
+    @dg.sensor(
+        name=LANDING_SENSOR_NAME,
+        target=dg.AssetSelection.assets(*keys),
+        minimum_interval_seconds=settings.landing_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Requests the raw-zone run for every newly landed or corrected file under "
+            "landing/, once per file content."
+        ),
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+        area = LandingArea(lake.storage(), lake.settings())
+        scan = scan_landing(area, datasets, LandingCursor.parse(context.cursor), settings.lookback_days)
+        requests = plan_runs(scan.changes, settings.max_days_per_run)
+        for path in scan.ignored[:20]:
+            context.log.warning(f"ignoring {path}: not a landing file of a known dataset and partition")
+        for request in requests:
+            logs.emit(
+                "landing_run_requested",
+                run_key=request.run_key,
+                assets=[k.to_user_string() for k in request.asset_selection or []],
+                partition=request.partition_key,
+                partition_range=[request.tags.get(RANGE_START_TAG), request.tags.get(RANGE_END_TAG)]
+                if RANGE_START_TAG in request.tags
+                else None,
+                files=int(request.tags[LANDED_FILES_TAG]),
+            )
+        if not requests:
+            return dg.SensorResult(skip_reason="nothing new has landed", cursor=scan.cursor.dumps())
+        return dg.SensorResult(run_requests=requests, cursor=scan.cursor.dumps())
+
+    return landing_sensor

@@ -1,0 +1,353 @@
+"""Write, audit, publish: contracts become blocking asset checks that publish what passes.
+
+An asset with a contract writes its versions unpublished (the IO manager sees
+`platform/publish: after_audit` on it). One generated multi-check per asset then,
+for every partition the run wrote, oldest first:
+
+  1. reads the version this run wrote (readers still see the previous one),
+  2. judges it: the contract, the rejected share, history, referential integrity,
+  3. records the verdict and failure cases in `_audit.json` beside the manifest,
+  4. publishes it (one atomic pointer write) only when no ERROR-severity check failed.
+
+A failed partition keeps its previous published version; Dagster's blocking checks
+stop downstream assets in the run. Partitions of a single-run backfill are judged
+and published one by one, so a bad day does not hold back good ones, and each day
+is compared with history that already includes the days published before it.
+
+A run that executes only the checks (no new version) re-audits the published
+version: it reports, and never re-points readers."""
+
+# No `from __future__ import annotations` here: Dagster reads the check function's
+# `context` annotation at decoration time and refuses it as a string.
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from platform_assets.lake import layout
+from platform_assets.lake.history import record_audit
+from platform_assets.lake.io_manager import PUBLISH_AFTER_AUDIT, PUBLISH_POLICY_KEY
+from platform_assets.lake.versions import KIND_FILE, VersionError, VersionStore
+from platform_assets.quality import history as hist
+from platform_assets.quality.config import asset_config, unknown_assets
+from platform_assets.quality.contracts import (
+    Contract,
+    ContractReport,
+    canonical_frame,
+    check_frames,
+    contract_metadata,
+)
+from platform_assets.quality.integrity import CHECK_REFERENCES, Relation, check_references
+from platform_assets.quality.landed import LandedFileError, read_landed_csvs
+from platform_assets.quality.outcome import ERROR, Judged, Outcome, check_result, not_evaluated
+
+CHECK_CONTRACT = "contract"
+CHECK_REJECTED_SHARE = "rejected_share"
+HISTORY_CHECKS = (hist.CHECK_ROW_VOLUME, hist.CHECK_DAY_OVER_DAY, hist.CHECK_NULL_RATE, hist.CHECK_SHIFT)
+CHECK_DESCRIPTIONS = {
+    CHECK_CONTRACT: "Every rule of the asset's pandera contract: types, nullability, ranges, allowed values, "
+    "unique keys and cross-column rules. Failure cases in metadata.",
+    CHECK_REJECTED_SHARE: "Rows sent to quarantine stay under the configured share of the partition.",
+    hist.CHECK_ROW_VOLUME: "Rows against the median of the same weekday in recent weeks.",
+    hist.CHECK_DAY_OVER_DAY: "Rows against the previous day's published version.",
+    hist.CHECK_NULL_RATE: "Null rate per column against its trailing median.",
+    hist.CHECK_SHIFT: "Mean and quantiles of numeric columns against the trailing window.",
+    CHECK_REFERENCES: "Codes found in the reference tables; unmatched codes are reported, never dropped.",
+}
+HISTORY_EVALUATORS = {
+    hist.CHECK_ROW_VOLUME: (hist.row_volume, "row_volume"),
+    hist.CHECK_DAY_OVER_DAY: (hist.day_over_day, "day_over_day"),
+    hist.CHECK_NULL_RATE: (hist.null_rates, "null_rate"),
+    hist.CHECK_SHIFT: (hist.distribution_shift, "shift"),
+}
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """How one asset is audited; the domain declares these, the platform builds the checks."""
+
+    asset_key: tuple[str, ...]
+    contract: Contract
+    # Stored as landed CSV files byte for byte, and read against the contract to audit.
+    landed_csv: bool = False
+    screened: bool = False  # the asset quarantines rows (returns `Screened`)
+    history: bool = False  # an event asset: volume, null-rate and shift checks
+    relations: tuple[Relation, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return "/".join(self.asset_key)
+
+    def check_names(self, config: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+        """The checks this asset gets; a shift check only where `config` names columns to watch."""
+        names = [CHECK_CONTRACT]
+        names += [CHECK_REJECTED_SHARE] if self.screened else []
+        if self.history:
+            watches_shift = config is None or bool(config["shift"]["columns"])
+            names += [n for n in HISTORY_CHECKS if n != hist.CHECK_SHIFT or watches_shift]
+        names += [CHECK_REFERENCES] if self.relations else []
+        return names
+
+
+def attach_contracts(
+    assets: Sequence[dg.AssetsDefinition], audits: Sequence[AuditSpec]
+) -> list[dg.AssetsDefinition]:
+    """Give every audited asset its contract's column schema and the publish-after-audit policy."""
+    by_key = {dg.AssetKey(list(a.asset_key)): a for a in audits}
+
+    def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
+        audit = by_key.get(spec.key)
+        if audit is None:
+            return spec
+        return spec.merge_attributes(
+            metadata={**contract_metadata(audit.contract), PUBLISH_POLICY_KEY: PUBLISH_AFTER_AUDIT}
+        )
+
+    return list(dg.map_asset_specs(attach, list(assets)))
+
+
+def audit_checks(
+    assets: Sequence[dg.AssetsDefinition], audits: Sequence[AuditSpec], domain_quality: Mapping[str, Any]
+) -> list[dg.AssetChecksDefinition]:
+    """One blocking multi-check per audited asset, configured from quality.toml and the domain."""
+    unknown = unknown_assets(domain_quality, {a.name for a in audits})
+    if unknown:
+        raise ValueError(f"quality config names assets that are not audited: {unknown}")
+    partitioned = {key: a.partitions_def is not None for a in assets for key in a.keys}
+    checks = []
+    for audit in audits:
+        key = dg.AssetKey(list(audit.asset_key))
+        if audit.history and not partitioned[key]:
+            raise ValueError(f"{audit.name}: history checks need a partitioned asset")
+        checks.append(_audit_check(audit, partitioned[key], asset_config(domain_quality, audit.name)))
+    return checks
+
+
+def _audit_check(
+    audit: AuditSpec, partitioned: bool, config: dict[str, dict[str, Any]]
+) -> dg.AssetChecksDefinition:
+    key = dg.AssetKey(list(audit.asset_key))
+    references = sorted({dg.AssetKey(list(r.reference)) for r in audit.relations}, key=str)
+    specs = [
+        dg.AssetCheckSpec(
+            name,
+            asset=key,
+            blocking=name != CHECK_REFERENCES,  # integrity never blocks: see integrity.py
+            description=CHECK_DESCRIPTIONS[name],
+            additional_deps=references if name == CHECK_REFERENCES else None,
+        )
+        for name in audit.check_names(config)
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"audit_{key.to_python_identifier()}",
+        required_resource_keys={"lake"},
+        description=f"Audits each new version of {audit.name} and publishes it when no blocking check fails.",
+    )
+    def _audit(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        op = context.op_execution_context
+        store = context.resources.lake.versions()
+        auditor = Auditor(store, audit, config, op.run_id)
+        yield from auditor.run(op.partition_keys if partitioned else [None], key)
+
+    return _audit
+
+
+def _file_failure(error: LandedFileError) -> ContractReport:
+    if error.report is not None:
+        return error.report
+    cases = pd.DataFrame([{"rule": error.rule, "column": None, "row": None, "value": str(error)}])
+    return ContractReport(cases)
+
+
+class Auditor:
+    """Judges and publishes the versions one run wrote for one asset."""
+
+    def __init__(self, store: VersionStore, audit: AuditSpec, config: dict[str, dict[str, Any]], run_id: str):
+        self.store = store
+        self.audit = audit
+        self.config = config
+        self.run_id = run_id
+        self.sample_rows = int(config["audit"]["sample_rows"])
+        self.names = audit.check_names(config)
+        self._profiles: dict[str, hist.Profile | None] = {}
+        self._partitions: set[str] | None = None
+        self._reference_keys: dict[tuple[tuple[str, ...], str], set[str] | None] = {}
+
+    def run(self, partitions: Sequence[str | None], asset_key: dg.AssetKey) -> Iterator[dg.AssetCheckResult]:
+        ordered = sorted(partitions, key=lambda p: p or "")
+        targets = {p: self._target(p) for p in ordered}
+        contracts = self._contracts({p: m for p, (m, _) in targets.items() if m is not None})
+        judged: dict[str, list[Judged]] = defaultdict(list)
+        for partition in ordered:  # oldest first: each day's history includes the days before it
+            manifest, pending = targets[partition]
+            for one in self.audit_partition(partition, manifest, pending, contracts.get(partition)):
+                judged[one.outcome.check].append(one)
+        for name in self.names:
+            yield check_result(asset_key, name, judged[name], self.sample_rows)
+
+    def _target(self, partition: str | None) -> tuple[dict[str, Any] | None, bool]:
+        """(manifest, pending): the newest version this run wrote, else the published one."""
+        suffix = "-" + layout.new_version_id(self.run_id).split("-", 1)[1]
+        folder = layout.partition_path(self.audit.asset_key, partition)
+        published = self.store.published_version(self.audit.asset_key, partition)
+        names = [n[2:] for n in self.store.storage.list_names(folder) if n.startswith("v=")]
+        for version in sorted((v for v in names if v.endswith(suffix)), reverse=True):
+            try:
+                manifest = self.store.manifest(self.audit.asset_key, partition, version)
+            except VersionError:
+                continue  # an interrupted write
+            if manifest.get("run_id") == self.run_id:
+                return manifest, version != published
+        if published is None:
+            return None, False
+        return self.store.manifest(self.audit.asset_key, partition, published), False
+
+    def audit_partition(
+        self,
+        partition: str | None,
+        manifest: dict[str, Any] | None,
+        pending: bool,
+        contract: tuple[pd.DataFrame | None, Outcome] | None,
+    ) -> list[Judged]:
+        """Judge one version, record the verdict beside it, publish it if nothing blocks."""
+        if manifest is None or contract is None:
+            outcomes = [not_evaluated(n, "no version to audit") for n in self.names]
+            return [Judged(partition, None, False, o) for o in outcomes]
+        outcomes, profile = self._evaluate(partition, manifest, *contract)
+        passed = not any(o.blocks for o in outcomes)
+        version = manifest["version"]
+        key = self.audit.asset_key
+        if pending:
+            checks = {o.check: o.record() for o in outcomes}
+            record_audit(self.store, key, partition, version, passed=passed, checks=checks)
+            if passed:
+                summary = {
+                    "audit": "passed",
+                    "warnings": [o.check for o in outcomes if not o.passed],
+                    "audited_in_run": self.run_id,
+                }
+                self.store.publish(key, partition, version, actor=f"run:{self.run_id}", checks=summary)
+        is_published = passed or not pending
+        if partition is not None and is_published and profile is not None:
+            self._profiles[partition] = profile  # later days of a backfill compare with it
+        return [Judged(partition, version, is_published, o) for o in outcomes]
+
+    def _evaluate(
+        self, partition: str | None, manifest: dict[str, Any], frame: pd.DataFrame | None, contract: Outcome
+    ) -> tuple[list[Outcome], hist.Profile | None]:
+        outcomes = [contract]
+        if self.audit.screened:
+            outcomes.append(self._rejected_share(manifest))
+        profile = None
+        if self.audit.history and partition is not None:
+            if frame is None:
+                history = [n for n in HISTORY_CHECKS if n in self.names]
+                outcomes += [not_evaluated(n, "the version did not parse") for n in history]
+            else:
+                profile = hist.profile_frame(frame, self.config)
+                day = date.fromisoformat(partition)
+                for name in (n for n in HISTORY_CHECKS if n in self.names):
+                    evaluate, section = HISTORY_EVALUATORS[name]
+                    outcomes.append(evaluate(day, profile, self._profile, self.config[section]))
+        if self.audit.relations:
+            if frame is None:
+                outcomes.append(not_evaluated(CHECK_REFERENCES, "the version did not parse"))
+            else:
+                outcomes.append(check_references(frame, self.audit.relations, self._keys))
+        return outcomes, profile
+
+    def _contracts(
+        self, manifests: dict[str | None, dict[str, Any]]
+    ) -> dict[str | None, tuple[pd.DataFrame | None, Outcome]]:
+        """Every version read and validated in one pass (see `check_frames`): the frame a
+        version holds (None when it could not be read) and the contract's verdict on it."""
+        frames: dict[str | None, pd.DataFrame] = {}
+        failures: dict[str | None, tuple[ContractReport, str]] = {}
+        if self.audit.landed_csv:
+            raws = {p: self.store.read_file(m) for p, m in manifests.items()}
+            files = {p: (raw.data, raw.source_uri or raw.name) for p, raw in raws.items()}
+            for partition, parsed in read_landed_csvs(files, self.audit.contract).items():
+                if isinstance(parsed, LandedFileError):
+                    failures[partition] = (_file_failure(parsed), str(parsed))
+                else:
+                    frames[partition] = parsed
+            reports = {p: ContractReport.empty() for p in frames}
+        else:
+            frames = {p: canonical_frame(self.store.read_table(m)) for p, m in manifests.items()}
+            reports = {p: report for p, (_, report) in check_frames(self.audit.contract, frames).items()}
+        out = {}
+        for partition, manifest in manifests.items():
+            report, problem = failures.get(partition, (reports.get(partition), ""))
+            out[partition] = self._contract_outcome(manifest, frames.get(partition), report, problem)
+        return out
+
+    def _contract_outcome(
+        self, manifest: dict[str, Any], frame: pd.DataFrame | None, report: ContractReport, problem: str
+    ) -> tuple[pd.DataFrame | None, Outcome]:
+        metadata: dict[str, Any] = {"version_uri": manifest["uri"]}
+        if manifest["kind"] == KIND_FILE:
+            metadata["file"] = manifest.get("source_uri", "")
+        metadata.update(
+            rows=0 if frame is None else len(frame),
+            failure_cases=report.failure_count,
+            failing_rows=report.failing_rows(),
+            failed_rules=report.failed_rules(),
+        )
+        if report.passed:
+            description = f"every rule of {self.audit.contract.__name__} holds on {metadata['rows']} rows"
+        else:
+            description = problem or report.describe()
+        sample = report.sample(self.sample_rows)
+        return frame, Outcome(CHECK_CONTRACT, report.passed, ERROR, description, metadata, sample)
+
+    def _rejected_share(self, manifest: dict[str, Any]) -> Outcome:
+        quarantine = manifest.get("quarantine") or {}
+        offered = int(quarantine.get("offered", manifest.get("row_count", 0)))
+        rejected = int(quarantine.get("rejected", 0))
+        share = rejected / offered if offered else 0.0
+        limit = float(self.config["quarantine"]["max_rejected_share"])
+        metadata = {
+            "offered_rows": offered,
+            "rejected_rows": rejected,
+            "rejected_share": round(share, 6),
+            "max_rejected_share": limit,
+            "by_reason": quarantine.get("by_reason", {}),
+            "quarantine_uri": quarantine.get("uri") or "",
+        }
+        reasons = ", ".join(f"{r} ({n})" for r, n in sorted(quarantine.get("by_reason", {}).items()))
+        description = f"{rejected} of {offered} rows quarantined ({share:.2%}; allowed {limit:.2%})"
+        description += f": {reasons}" if reasons else ""
+        sample = [{"reason": r, "rows": n} for r, n in sorted(quarantine.get("by_reason", {}).items())]
+        return Outcome(CHECK_REJECTED_SHARE, share <= limit, ERROR, description, metadata, sample)
+
+    def _profile(self, day: date) -> hist.Profile | None:
+        """The profile of a day's published version (cached for the run), None if unpublished."""
+        partition = day.isoformat()
+        if self._partitions is None:  # one listing instead of a miss per day never written
+            self._partitions = set(self.store.partitions(self.audit.asset_key))
+        if partition not in self._partitions:
+            return self._profiles.get(partition)
+        if partition not in self._profiles:
+            pointer = self.store.pointer(self.audit.asset_key, partition)
+            profile = None
+            if pointer is not None:
+                manifest = self.store.manifest(self.audit.asset_key, partition, pointer["version"])
+                profile = hist.profile_frame(canonical_frame(self.store.read_table(manifest)), self.config)
+            self._profiles[partition] = profile
+        return self._profiles[partition]
+
+    def _keys(self, reference: tuple[str, ...], key: str) -> set[str] | None:
+        if (reference, key) not in self._reference_keys:
+            pointer = self.store.pointer(reference, None)
+            keys = None
+            if pointer is not None:
+                manifest = self.store.manifest(reference, None, pointer["version"])
+                keys = {str(v) for v in self.store.read_table(manifest, [key]).column(key).to_pylist()}
+            self._reference_keys[(reference, key)] = keys
+        return self._reference_keys[(reference, key)]
