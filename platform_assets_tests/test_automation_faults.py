@@ -87,6 +87,7 @@ def test_transient_faults_are_classified() -> None:
     assert is_transient(OSError("AWS Error SLOW_DOWN during PutObject operation: Please reduce your rate"))
     assert is_transient(OSError("AWS Error UNKNOWN (HTTP status 503) during HeadObject operation"))
     assert is_transient(OSError("curlCode: 56, Failure when receiving data from the peer"))
+    assert is_transient(OSError("AWS Error INTERNAL_FAILURE during GetObject operation: "))
     assert is_transient(ConnectionResetError(104, "Connection reset by peer"))
     assert not is_transient(FileNotFoundError("Path does not exist 'lake/raw/x'"))
     assert not is_transient(PermissionError("AWS Error ACCESS_DENIED during PutObject operation"))

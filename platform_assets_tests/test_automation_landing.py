@@ -175,3 +175,14 @@ def test_runs_group_consecutive_days_with_the_same_datasets() -> None:
     ]
     assert len({r.run_key for r in requests}) == len(requests)
     assert plan_runs(list(reversed(changes)), 2)[1].run_key == requests[1].run_key  # order-free keys
+
+
+def test_cursor_round_trips_and_an_unreadable_one_starts_over() -> None:
+    cursor = LandingCursor(
+        high_water={"flights": "2013-02-02"},
+        files={"flights": {"2013-02-02.csv": ["10:1", "sha256:ab"]}},
+        strays={"flights": ["landing/flights/notes.txt"]},
+    )
+    assert LandingCursor.parse(cursor.dumps()) == cursor
+    for unreadable in (None, "", "not json", '{"format": 99}'):
+        assert LandingCursor.parse(unreadable) == LandingCursor()

@@ -51,8 +51,15 @@ def postgres() -> Iterator[dict[str, str]]:
     )
     server = subprocess.Popen(
         _as_postgres(
-            str(bin_dir / "postgres"), "-D", str(data / "db"), "-p", port,
-            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={data}",
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data / "db"),
+            "-p",
+            port,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={data}",
         ),  # fmt: skip
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

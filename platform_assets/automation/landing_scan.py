@@ -110,11 +110,14 @@ class LandingCursor:
 
     @classmethod
     def parse(cls, text: str | None) -> LandingCursor:
-        if not text:
-            return cls()
-        data = json.loads(text)
+        try:
+            data = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            data = {}
         if data.get("format") != CURSOR_FORMAT:
-            return cls()  # an unknown cursor is rebuilt; run keys keep that from re-ingesting
+            # A missing or unreadable cursor starts over: everything landed is listed and
+            # ingested again as new versions with identical content (idempotent, not free).
+            return cls()
         return cls(
             high_water=dict(data.get("high_water", {})),
             files=dict(data.get("files", {})),

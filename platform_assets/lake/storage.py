@@ -30,7 +30,7 @@ T = TypeVar("T")
 # it raises once the AWS SDK's own retries are spent (`AWS Error SLOW_DOWN ...`, `HTTP
 # response code: 503`, `curlCode: 56, Failure when receiving data`).
 _TRANSIENT = re.compile(
-    r"slow.?down|throttl|too many requests|request.?time.?out|service.?unavailable|internal.?error"
+    r"slow.?down|throttl|too many requests|request.?time.?out|service.?unavailable|internal.?(error|failure)"
     r"|response code:? *(429|5\d\d)|\b(429|500|502|503|504)\b|connection (reset|aborted|refused|closed)"
     r"|broken pipe|timed out|curl|network|unable to connect|socket",
     re.IGNORECASE,

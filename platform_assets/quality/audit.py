@@ -127,6 +127,19 @@ def audit_checks(
     return checks
 
 
+def _blocks(name: str, config: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Only checks configured as ERROR are declared blocking.
+
+    Declarative automation cannot see a result's severity: any failed blocking check
+    holds children back, so a WARN-level check declared blocking would stop serving
+    from being rebuilt on a day that merely looks unusual. Referential integrity never
+    blocks (see integrity.py)."""
+    if name == CHECK_REFERENCES:
+        return False
+    section = HISTORY_EVALUATORS[name][1] if name in HISTORY_EVALUATORS else None
+    return section is None or str(config[section]["severity"]).upper() == "ERROR"
+
+
 def _audit_check(
     audit: AuditSpec, partitioned: bool, config: dict[str, dict[str, Any]]
 ) -> dg.AssetChecksDefinition:
@@ -136,7 +149,7 @@ def _audit_check(
         dg.AssetCheckSpec(
             name,
             asset=key,
-            blocking=name != CHECK_REFERENCES,  # integrity never blocks: see integrity.py
+            blocking=_blocks(name, config),
             description=CHECK_DESCRIPTIONS[name],
             additional_deps=references if name == CHECK_REFERENCES else None,
         )
