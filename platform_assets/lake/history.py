@@ -88,10 +88,14 @@ def record_audit(
     *,
     passed: bool,
     checks: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the audit verdict beside a complete version (the hook for write-audit-publish)."""
+    """Write the audit verdict beside a complete version (the hook for write-audit-publish).
+
+    `extra` carries what later audits reuse (the version's history profile), so they
+    read this small file instead of the version's data."""
     store.manifest(asset_key, partition, version)  # refuses incomplete versions
-    record = {"passed": passed, "checks": checks or {}, "at": datetime.now(UTC).isoformat()}
+    record = {**(extra or {}), "passed": passed, "checks": checks or {}, "at": datetime.now(UTC).isoformat()}
     body = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
     store.storage.write_bytes(audit_path(asset_key, partition, version), body)
     return record

@@ -29,7 +29,7 @@ import dagster as dg
 import pandas as pd
 
 from platform_assets.lake import layout
-from platform_assets.lake.history import record_audit
+from platform_assets.lake.history import audit_status, record_audit
 from platform_assets.lake.io_manager import PUBLISH_AFTER_AUDIT, PUBLISH_POLICY_KEY
 from platform_assets.lake.versions import KIND_FILE, VersionError, VersionStore
 from platform_assets.quality import history as hist
@@ -64,6 +64,10 @@ HISTORY_EVALUATORS = {
     hist.CHECK_NULL_RATE: (hist.null_rates, "null_rate"),
     hist.CHECK_SHIFT: (hist.distribution_shift, "shift"),
 }
+
+
+# Field of `_audit.json` holding the version's history profile.
+PROFILE_FIELD = "profile"
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,8 @@ class Auditor:
         key = self.audit.asset_key
         if pending:
             checks = {o.check: o.record() for o in outcomes}
-            record_audit(self.store, key, partition, version, passed=passed, checks=checks)
+            extra = {PROFILE_FIELD: hist.profile_record(profile, self.config)} if profile else None
+            record_audit(self.store, key, partition, version, passed=passed, checks=checks, extra=extra)
             if passed:
                 summary = {
                     "audit": "passed",
@@ -347,11 +352,17 @@ class Auditor:
         if partition not in self._partitions:
             return self._profiles.get(partition)
         if partition not in self._profiles:
-            pointer = self.store.pointer(self.audit.asset_key, partition)
+            key = self.audit.asset_key
+            version = self.store.published_version(key, partition)
             profile = None
-            if pointer is not None:
-                manifest = self.store.manifest(self.audit.asset_key, partition, pointer["version"])
-                profile = hist.profile_frame(canonical_frame(self.store.read_table(manifest)), self.config)
+            if version is not None:
+                # The profile its own audit stored: one small read instead of the whole version.
+                record = audit_status(self.store.storage, layout.version_path(key, partition, version))
+                profile = hist.profile_from_record((record or {}).get(PROFILE_FIELD), self.config)
+                if profile is None:  # audited before profiles were stored, or under other settings
+                    manifest = self.store.manifest(key, partition, version)
+                    frame = canonical_frame(self.store.read_table(manifest))
+                    profile = hist.profile_frame(frame, self.config)
             self._profiles[partition] = profile
         return self._profiles[partition]
 

@@ -11,9 +11,11 @@ Every check passes, saying so, when there is too little history to judge."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -35,6 +37,24 @@ class Profile:
     rows: int
     null_rates: dict[str, float] = field(default_factory=dict)
     stats: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+
+def profile_fingerprint(config: dict[str, dict[str, Any]]) -> str:
+    """Identifies the settings a profile was computed under; a stored profile is reused
+    only while they are unchanged."""
+    relevant = {"null_rate": config["null_rate"], "shift": config["shift"]}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def profile_record(profile: Profile, config: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"fingerprint": profile_fingerprint(config), **asdict(profile)}
+
+
+def profile_from_record(record: Any, config: dict[str, dict[str, Any]]) -> Profile | None:
+    """The stored profile, or None when absent or computed under other settings."""
+    if not isinstance(record, dict) or record.get("fingerprint") != profile_fingerprint(config):
+        return None
+    return Profile(rows=record["rows"], null_rates=record["null_rates"], stats=record["stats"])
 
 
 def stat_names(quantiles: Sequence[float]) -> list[str]:
