@@ -228,8 +228,3 @@ class LakeStorage:
         if info.type != pafs.FileType.File:
             return None
         return LakeFile(rel, info.size or 0, info.mtime_ns)
-
-    def delete_dir(self, rel: str) -> None:
-        path = self.full_path(rel)
-        if self.fs.get_file_info(path).type != pafs.FileType.NotFound:
-            self.fs.delete_dir(path)

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from platform_assets.quality import landed
-from platform_assets.quality.contracts import Contract
 
 LandedFileError = landed.LandedFileError
 
@@ -27,11 +26,6 @@ TIME_UNIT = "datetime64[us, UTC]"
 # Delays beyond this many minutes cannot be turned into instants without overflow; the
 # contract rejects far smaller ones, so they are simply left without a departure instant.
 UNREPRESENTABLE_DELAY_MIN = 100_000
-
-
-def read_landed_csv(data: bytes, contract: Contract, source: str) -> pd.DataFrame:
-    """A landed CSV typed by its raw contract, indexed by 0-based data row (LandedFileError if not)."""
-    return landed.read_landed_csv(data, contract, source)
 
 
 def _minutes(hhmm: pd.Series) -> pd.Series:
