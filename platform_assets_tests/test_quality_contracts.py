@@ -161,7 +161,9 @@ def test_screening_quarantines_row_defects_and_keeps_every_other_flight() -> Non
     untouched = real.drop(index=[10, 11, 12, 13])
     kept = screened.kept.to_pandas()
     assert set(kept["flight_id"]) == _flight_ids(untouched, DAY) and len(kept) == n - 4
+    # `source_row` is the landed file's line (the header is line 1), as in every message.
     rejected = screened.rejected.to_pandas().set_index("source_row")
+    rejected.index = rejected.index - 2  # back to this test's 0-based data rows
     assert screened.offered == n + 4 and len(rejected) == 8
     assert rejected.loc[[10, 11], "reason"].str.contains("carrier: str_matches").all()
     assert "air_time: greater_than(0)" in rejected.loc[12, "reason"]
@@ -169,6 +171,8 @@ def test_screening_quarantines_row_defects_and_keeps_every_other_flight() -> Non
     assert (rejected.loc[[n, n + 1, n + 2], "reason"] == EXACT_DUPLICATE).all()
     assert rejected.loc[n + 3, "reason"] == "duplicate_key(flight_id)"
     assert rejected.loc[12, "air_time"] < 0  # quarantine keeps the values as landed
+    lines = to_bytes(bad).decode().split("\n")
+    assert lines[12 + 2 - 1].split(",")[bad.columns.get_loc("air_time")].startswith("-")
     assert screened.by_reason[EXACT_DUPLICATE] == 3
 
 

@@ -26,7 +26,8 @@ class Screened:
     """An asset's output after screening: the rows that continue, and the rows that do not.
 
     `rejected` holds the rejected rows with a `reason` column (every rule each broke)
-    and `source_row` (their position in what was offered, e.g. the landed file)."""
+    and `source_row` (where they were offered: for a landed file, its line number,
+    the header being line 1, as every message about a landed row counts)."""
 
     kept: pa.Table
     rejected: pa.Table

@@ -131,7 +131,7 @@ def unique_keys(contract: Contract) -> list[list[str]]:
 class ContractReport:
     """Pandera's failure cases, one per (rule, row): what the check reports and quarantine uses.
 
-    `row` is the frame's index label (for landed files, the 0-based data row), None for
+    `row` is the frame's index label (for landed files, the file line), None for
     failures of the table as a whole (a missing column, a wrong type)."""
 
     cases: pd.DataFrame

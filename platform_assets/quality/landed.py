@@ -3,7 +3,11 @@
 A raw contract says what a source promises: which columns, each readable as which
 type. Every value is read as text first and then coerced by pandera, so a renamed,
 missing, extra or retyped column is reported by name, with the offending value and
-its line, instead of surfacing later as a confusing error in a transformation."""
+its line, instead of surfacing later as a confusing error in a transformation.
+
+Rows are named by the line of the landed file they start on (line 1 is the header),
+everywhere: the typed frame's index is that line, so contract failures, quarantine's
+`source_row` and every message point at the same place a person opens in an editor."""
 
 from __future__ import annotations
 
@@ -12,9 +16,18 @@ import io
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from platform_assets.quality.contracts import Contract, ContractReport, check_frame, check_frames
+from platform_assets.quality.contracts import (
+    CASE_COLUMNS,
+    MISSING_COLUMN,
+    UNEXPECTED_COLUMN,
+    Contract,
+    ContractReport,
+    check_frame,
+    check_frames,
+)
 
 HEADER_LINES = 1
 RULE_UTF8 = "utf8_text"
@@ -22,6 +35,10 @@ RULE_NOT_EMPTY = "has_header"
 RULE_COMPLETE = "complete_records"
 RULE_CSV = "well_formed_csv"
 RULE_CONTRACT = "source_contract"
+RULE_FINITE = "finite_number"
+# Spellings a float parser accepts for a value that is not a number; the nullable float
+# type reads them as missing, so they must be caught in the text.
+_NOT_A_NUMBER = frozenset({"nan", "+nan", "-nan"})
 
 
 class LandedFileError(ValueError):
@@ -37,8 +54,8 @@ class LandedFileError(ValueError):
 
 
 def line_of(row: Any) -> str:
-    """The file line of a 0-based data row (line 1 is the header)."""
-    return f"line {int(row) + HEADER_LINES + 1}"
+    """How a message names a row of a landed file: its index is already the file line."""
+    return f"line {int(row)}"
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -46,52 +63,144 @@ def _decode(data: bytes, source: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise LandedFileError(
-            f"{source}: not UTF-8 text: byte 0x{data[error.start]:02x} on line {line} "
-            f"(offset {error.start}) cannot be decoded",
+            f"{source}: not UTF-8 text: byte 0x{data[error.start]:02x} on line {line}, column {column} "
+            f"(character position; offset {error.start}) cannot be decoded",
             RULE_UTF8,
         ) from None
 
 
-def _check_records(text: str, source: str) -> None:
-    """Every record has the header's field count, and the file ends where a record ends.
+def _field_at_limit(line: str, limit: int) -> int:
+    """The 1-based field of a physical CSV line that first grows past `limit` characters.
 
-    pandas pads a short last row with nulls; a file cut off mid-transfer would pass
-    as valid data with one odd row, so the shape is checked before pandas sees it."""
+    The csv module says a field is too large but not which; this walks the line once,
+    honouring quotes, to name it."""
+    field, size, quoted = 1, 0, False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            field, size = field + 1, 0
+            continue
+        size += 1
+        if size > limit:
+            break
+    return field
+
+
+def _column_name(header: list[str], field: int) -> str:
+    return f" ({header[field - 1]})" if 0 < field <= len(header) else ""
+
+
+def _record_lines(text: str, source: str) -> list[int]:
+    """The line each data record starts on; refuses a file whose records do not fit the header.
+
+    Every record has the header's field count, and the file ends where a record ends:
+    pandas pads a short last row with nulls, so a file cut off mid-transfer would pass
+    as valid data with one odd row; the shape is checked before pandas sees it. Blank
+    lines are skipped, as pandas skips them, so the list aligns with pandas' rows."""
+    lines = text.split("\n")
     if not text.endswith("\n"):
         raise LandedFileError(
-            f"{source}: the file does not end with a newline; it looks truncated", RULE_COMPLETE
+            f"{source}: line {len(lines)} does not end with a newline; the file looks truncated",
+            RULE_COMPLETE,
         )
     reader = csv.reader(io.StringIO(text))
-    header = next(reader)
-    for record in reader:
-        if record and len(record) != len(header):
-            raise LandedFileError(
-                f"{source}: line {reader.line_num} has {len(record)} fields but the header has "
-                f"{len(header)}; the file looks truncated or malformed",
-                RULE_COMPLETE,
-            )
+    starts: list[int] = []
+    try:
+        header = next(reader)
+        for record in reader:
+            start = reader.line_num - sum(f.count("\n") for f in record)
+            if not record:
+                continue
+            if len(record) != len(header):
+                field = min(len(record), len(header)) + 1
+                what = "an extra" if len(record) > len(header) else "a missing"
+                raise LandedFileError(
+                    f"{source}: line {start} has {len(record)} fields but the header has {len(header)} "
+                    f"({what} field at column {field}{_column_name(header, field)}); "
+                    "the file looks truncated or malformed",
+                    RULE_COMPLETE,
+                )
+            starts.append(start)
+    except csv.Error as error:
+        line = reader.line_num
+        where = f"line {line}"
+        if "field larger than field limit" in str(error) and 0 < line <= len(lines):
+            field = _field_at_limit(lines[line - 1], csv.field_size_limit())
+            header_fields = next(csv.reader([lines[0]]))
+            where += f", column {field}{_column_name(header_fields, field)}"
+        raise LandedFileError(f"{source}: {where}: not a well-formed CSV ({error})", RULE_CSV) from None
+    return starts
 
 
 def _text_frame(data: bytes, source: str) -> pd.DataFrame:
-    """Every cell as text, after the checks that need the raw bytes."""
+    """Every cell as text, indexed by file line, after the checks that need the raw bytes."""
     text = _decode(data, source)
     if not text.strip():
-        raise LandedFileError(f"{source}: the file is empty (no header row)", RULE_NOT_EMPTY)
+        raise LandedFileError(f"{source}: line 1: the file is empty (no header row)", RULE_NOT_EMPTY)
+    starts = _record_lines(text, source)
     try:
-        _check_records(text, source)
-        return pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
-    except (csv.Error, pd.errors.ParserError) as error:
+        frame = pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as error:
         raise LandedFileError(f"{source}: not a well-formed CSV ({error})", RULE_CSV) from None
+    if len(starts) == len(frame):
+        frame.index = pd.Index(starts, dtype="int64")
+    else:  # cannot happen for a file the record check accepted; keep lines approximate, not wrong-typed
+        frame.index = pd.RangeIndex(HEADER_LINES + 1, HEADER_LINES + 1 + len(frame))
+    return frame
+
+
+def _float_columns(contract: Contract) -> list[str]:
+    schema = contract.to_schema()
+    return [name for name, column in schema.columns.items() if "float" in str(column.dtype).lower()]
+
+
+def _non_finite(contract: Contract, text: pd.DataFrame) -> pd.DataFrame:
+    """Cells of float columns that parse as a number but are not a finite one.
+
+    `inf`, `-Infinity`, `1e999` (overflows to infinity) and `nan` all read as floats; the
+    nullable float type turns `nan` into a missing value, so a spelled-out non-number
+    would be indistinguishable from an empty cell. A source promising a number breaks
+    its promise with each of them."""
+    records = []
+    for column in _float_columns(contract):
+        if column not in text:
+            continue
+        cells = text[column]
+        present = cells.notna()
+        values = pd.to_numeric(cells.where(present), errors="coerce").to_numpy(dtype="float64")
+        spelled_nan = cells.str.strip().str.lower().isin(_NOT_A_NUMBER).to_numpy(dtype=bool, na_value=False)
+        bad = present.to_numpy() & (np.isinf(values) | spelled_nan)
+        for row, value in zip(text.index[bad], cells[bad], strict=True):
+            records.append({"rule": f"{column}: {RULE_FINITE}", "column": column, "row": row, "value": value})
+    return pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS))
+
+
+def _with_non_finite(
+    contract: Contract, text: pd.DataFrame, typed: pd.DataFrame | None, report: ContractReport
+) -> tuple[pd.DataFrame | None, ContractReport]:
+    extra = _non_finite(contract, text)
+    if extra.empty:
+        return typed, report
+    cases = extra if report.passed else pd.concat([report.cases, extra], ignore_index=True)
+    return None, ContractReport(cases)
 
 
 def _contract_error(report: ContractReport, source: str) -> LandedFileError:
-    return LandedFileError(f"{source}: {report.describe(where=line_of)}", RULE_CONTRACT, report)
+    """The contract's verdict on a file; a column missing or unexpected is a fault of line 1."""
+    header = report.cases["rule"].isin([MISSING_COLUMN, UNEXPECTED_COLUMN]).any()
+    where = "line 1 (header): " if header else ""
+    return LandedFileError(f"{source}: {where}{report.describe(where=line_of)}", RULE_CONTRACT, report)
 
 
 def read_landed_csv(data: bytes, contract: Contract, source: str) -> pd.DataFrame:
-    """Parse a landed CSV into the contract's column types, or say precisely why not."""
-    typed, report = check_frame(contract, _text_frame(data, source))
+    """Parse a landed CSV into the contract's column types, or say precisely why not.
+
+    The frame's index is each row's line in the file."""
+    text = _text_frame(data, source)
+    typed, report = _with_non_finite(contract, text, *check_frame(contract, text))
     if typed is None:
         raise _contract_error(report, source)
     return typed
@@ -111,6 +220,7 @@ def read_landed_csvs(
             texts[key] = _text_frame(data, source)
         except LandedFileError as error:
             out[key] = error
-    for key, (typed, report) in check_frames(contract, texts).items():
+    for key, checked in check_frames(contract, texts).items():
+        typed, report = _with_non_finite(contract, texts[key], *checked)
         out[key] = typed if typed is not None else _contract_error(report, files[key][1])
     return {key: out[key] for key in files}

@@ -47,7 +47,7 @@ def duplicate_key_reason(key: list[str]) -> str:
 class Offer:
     """One partition's rows offered for screening.
 
-    `candidates` is indexed by source row (e.g. the 0-based data row of a landed file);
+    `candidates` is indexed by source row (for a landed file, the line the row is on);
     `originals`, indexed the same way, is what the quarantine keeps for rejected rows
     (the values as landed, before any transformation); `extra_reasons` maps a reason of
     the caller's to a boolean mask of the rows it rejects for it."""
