@@ -15,6 +15,7 @@ from platform_assets.automation.config import AutomationSettings
 from platform_assets.definitions import build_definitions
 from platform_assets.logs import LOGGER_NAME
 from platform_assets_tests.conftest import local_lake
+from platform_assets_tests.quality_corpus import as_text_frame, clean_flights, land_flights, to_bytes
 from platform_assets_tests.webhook import Webhook
 
 pytestmark = pytest.mark.integration
@@ -133,3 +134,43 @@ def test_written_versions_are_logged_as_structured_records(tmp_path: Path, recor
     assert curated["run_id"] == result.run_id and curated["rows"] == 1 and curated["bytes"] > 0
     assert curated["version"].endswith(result.run_id[:8])
     assert written["raw/airlines"]["bytes"] == len(b"carrier,name\nAA,American Airlines Inc.\n")
+
+
+def test_a_failed_audit_names_its_rule_and_first_cases_in_the_run_failure_and_the_alert(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    """The person paged sees which rule failed and where, without opening `_audit.json`."""
+    lake = local_lake(tmp_path)
+    day = "2013-01-09"
+    frame = as_text_frame(clean_flights(day))
+    frame.loc[4, "dep_delay"] = "1e999"  # parses as a float, is not a number
+    frame.loc[4, "tailnum"] = "MARK1"
+    bad = to_bytes(frame)
+    (line,) = [i + 1 for i, text in enumerate(bad.decode().split("\n")) if "MARK1" in text]
+    land_flights(lake, day, bad)
+    defs = build_definitions(lake.resource)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [*defs.assets, *(defs.asset_checks or [])],
+            selection=[dg.AssetKey(["raw", "flights"])],
+            partition_key=day,
+            resources=defs.resources,
+            instance=instance,
+            tags={"zone": "raw"},
+            raise_on_error=False,
+        )
+        assert not result.success
+        (step_failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        message = step_failure.step_failure_data.error.message  # what the run's failure shows
+        for text in ("raw/flights", "contract", "dep_delay: finite_number", f"row={line}", "value=1e999"):
+            assert text in message, (text, message)
+
+        _evaluate_failure_sensor(defs, instance, instance.get_run_by_id(result.run_id), result)
+    (alert,) = webhook.received
+    assert "dep_delay: finite_number" in alert["error"] and f"line {line}" in alert["error"]
+    assert "dep_delay: finite_number" in alert["text"]
+    (check,) = alert["failed_checks"]
+    assert check["asset"] == "raw/flights" and check["check"] == "contract" and check["blocking"]
+    assert check["failure_cases"][0] == {
+        "rule": "dep_delay: finite_number", "column": "dep_delay", "row": str(line), "value": "1e999"
+    }  # fmt: skip

@@ -35,6 +35,7 @@ from platform_assets import logs
 from platform_assets.automation.conditions import RAW_ZONE, ZONE_TAG
 from platform_assets.automation.config import AutomationSettings
 from platform_assets.automation.landing_sensor import RANGE_END_TAG, RANGE_START_TAG
+from platform_assets.quality.outcome import META_SAMPLE
 
 WEBHOOK_ENV = "PLATFORM_ALERT_WEBHOOK"
 RUN_FAILURE_SENSOR_NAME = "run_failure_alert"
@@ -48,6 +49,7 @@ RETRY_NUMBER_TAG = "dagster/retry_number"
 PARTITION_TAG = "dagster/partition"
 SENSOR_TAG = "dagster/sensor_name"
 _MAX_ERROR_CHARS = 2000
+FAILURE_CASES_IN_ALERT = 5
 FRESHNESS_FAIL = "FAIL"  # dagster's FreshnessState is a str enum that is not exported
 
 
@@ -123,6 +125,40 @@ def _run_assets(context: dg.RunFailureSensorContext) -> set[dg.AssetKey]:
     return {event.asset_key for event in events if event is not None and event.asset_key is not None}
 
 
+def _failure_cases(metadata: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    sample = metadata.get(META_SAMPLE)
+    records = getattr(sample, "records", None) or []
+    return [{k: v for k, v in record.data.items() if v not in (None, "")} for record in records[:limit]]
+
+
+def failed_checks(
+    context: dg.RunFailureSensorContext, limit: int = FAILURE_CASES_IN_ALERT
+) -> list[dict[str, Any]]:
+    """Every check that failed at ERROR in the run: its rule, description and first failure cases.
+
+    Read from the run's own check evaluations, so the alert carries what `_audit.json`
+    holds whatever message the step failed with."""
+    records = context.instance.get_records_for_run(
+        run_id=context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    out = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = getattr(event, "event_specific_data", None)
+        if evaluation is None or evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        out.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "blocking": bool(evaluation.blocking),
+                "description": (evaluation.description or "")[:_MAX_ERROR_CHARS],
+                "failure_cases": _failure_cases(evaluation.metadata, limit),
+            }
+        )
+    return out
+
+
 def run_failure_payload(context: dg.RunFailureSensorContext) -> dict[str, Any]:
     """The facts an on-call engineer needs first: what failed, where, and the error."""
     run = context.dagster_run
@@ -138,6 +174,11 @@ def run_failure_payload(context: dg.RunFailureSensorContext) -> dict[str, Any]:
     )
     error = "\n".join(errors) or (context.failure_event.message or "run failed")
     where = f" [{partition}]" if partition else ""
+    checks = failed_checks(context)
+    blocking = [c for c in checks if c["blocking"]]
+    if blocking:
+        first = blocking[0]
+        where += f": {first['asset']} {first['check']} failed: {first['description'][:300]}"
     return {
         "source": SOURCE,
         "kind": KIND_RUN_FAILURE,
@@ -151,6 +192,7 @@ def run_failure_payload(context: dg.RunFailureSensorContext) -> dict[str, Any]:
         "sensor": tags.get(SENSOR_TAG),
         "retry_number": int(tags.get(RETRY_NUMBER_TAG, 0)),
         "error": error[:_MAX_ERROR_CHARS],
+        "failed_checks": checks,
         "ui_path": f"/runs/{run.run_id}",
         "at": _now(),
     }

@@ -43,7 +43,14 @@ from platform_assets.quality.contracts import (
 )
 from platform_assets.quality.integrity import CHECK_REFERENCES, Relation, check_references
 from platform_assets.quality.landed import LandedFileError, read_landed_csvs
-from platform_assets.quality.outcome import ERROR, Judged, Outcome, check_result, not_evaluated
+from platform_assets.quality.outcome import (
+    ERROR,
+    Judged,
+    Outcome,
+    blocking_failure,
+    check_result,
+    not_evaluated,
+)
 
 CHECK_CONTRACT = "contract"
 CHECK_REJECTED_SHARE = "rejected_share"
@@ -170,7 +177,11 @@ def _audit_check(
         op = context.op_execution_context
         store = context.resources.lake.versions()
         auditor = Auditor(store, audit, config, op.run_id)
-        yield from auditor.run(op.partition_keys if partitioned else [None], key)
+        results = list(auditor.run(op.partition_keys if partitioned else [None], key))
+        yield from results
+        failure = blocking_failure(key, results, {spec.name for spec in specs if spec.blocking})
+        if failure is not None:
+            raise failure
 
     return _audit
 

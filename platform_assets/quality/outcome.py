@@ -143,3 +143,49 @@ def check_result(
         description=description[:2000],
         metadata=metadata,
     )
+
+
+FAILURE_CASES_IN_MESSAGE = 5
+
+
+def _cases(result: dg.AssetCheckResult, limit: int) -> list[str]:
+    """The first failure cases a result's sample table shows, one `key=value` line each."""
+    sample = (result.metadata or {}).get(META_SAMPLE)
+    records = getattr(sample, "records", None) or []
+    return [
+        "    " + ", ".join(f"{k}={v}" for k, v in record.data.items() if v not in (None, ""))
+        for record in records[:limit]
+    ]
+
+
+def blocking_failure(
+    asset_key: dg.AssetKey,
+    results: Sequence[dg.AssetCheckResult],
+    blocking: set[str],
+    limit: int = FAILURE_CASES_IN_MESSAGE,
+) -> dg.Failure | None:
+    """The step's failure when a blocking check failed at ERROR: which rule, and its first cases.
+
+    Dagster's own message for a failed blocking check names only the check ("1 blocking
+    asset check failed with ERROR severity: raw/flights: contract"); the person paged
+    then has to dig for `_audit.json`. Failing the step with this message instead puts
+    the rule and its first failure cases in the run's failure and in the alert; the
+    check results, already recorded, still stop downstream assets and are what
+    automation reads."""
+    failed = [
+        r
+        for r in results
+        if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR and r.check_name in blocking
+    ]
+    if not failed:
+        return None
+    name = asset_key.to_user_string()
+    lines = [f"{name}: {len(failed)} blocking check(s) failed, nothing was published for what failed"]
+    for result in failed:
+        lines.append(f"  {result.check_name}: {result.description}")
+        cases = _cases(result, limit)
+        if cases:
+            lines.append(f"  first failure cases of {result.check_name}:")
+            lines.extend(cases)
+    metadata = {"asset": name, "failed_checks": dg.MetadataValue.json([r.check_name for r in failed])}
+    return dg.Failure(description="\n".join(lines), metadata=metadata)
