@@ -35,16 +35,25 @@ def _minutes(hhmm: pd.Series) -> pd.Series:
     return ((values // 100) * 60 + values % 100).where(valid)
 
 
-def _localize(naive: pd.Series, zones: pd.Series) -> pd.Series:
+def _localize(naive: pd.Series, zones: pd.Series, *, first: bool = True) -> pd.Series:
     """Local wall-clock times, each in its own zone, as UTC instants.
 
-    Ambiguous and missing wall times (DST changes) resolve to standard time and
-    shift forward, deterministically, rather than becoming nulls."""
+    A wall time that occurred twice (clocks going back) is its first occurrence, or its
+    second with `first=False`. A wall time that never occurred (clocks going forward)
+    is read with the offset in force before the gap: the source computes such times by
+    adding a delay to a schedule on a clock that did not jump, so that is where the
+    delay puts it (02:03 on a spring-forward night is 03:03 daylight time)."""
     out = pd.Series(pd.NaT, index=naive.index, dtype=TIME_UNIT)
     for zone, index in naive.groupby(zones, sort=False).groups.items():
         part = naive.loc[index]
-        ambiguous = np.zeros(len(part), dtype=bool)
-        localized = part.dt.tz_localize(zone, ambiguous=ambiguous, nonexistent="shift_forward")
+        occurrence = np.full(len(part), first, dtype=bool)  # True: the daylight-time (earlier) reading
+        localized = part.dt.tz_localize(zone, ambiguous=occurrence, nonexistent="NaT")
+        gap = localized.isna() & part.notna()
+        if gap.any():
+            day_before = (part[gap] - pd.Timedelta(days=1)).dt.tz_localize(zone, nonexistent="NaT")
+            offset = day_before.dt.tz_localize(None) - day_before.dt.tz_convert("UTC").dt.tz_localize(None)
+            localized = localized.dt.tz_convert("UTC")
+            localized.loc[gap] = (part[gap] - offset).dt.tz_localize("UTC")
         out.loc[index] = localized.dt.tz_convert("UTC").astype(TIME_UNIT)
     return out
 
@@ -72,6 +81,9 @@ def _arrival(after: pd.Series, hhmm: pd.Series, zones: pd.Series) -> pd.Series:
     base = _local_midnight(after, zones)
     candidate = _localize(base + minutes, zones)
     early = candidate < after
+    if early.any():  # a wall time that occurred twice: its second occurrence may still be after
+        candidate.loc[early] = _localize(base[early] + minutes[early], zones[early], first=False)
+        early = candidate < after
     if early.any():
         later = base[early] + pd.Timedelta(days=1) + minutes[early]
         candidate.loc[early] = _localize(later, zones[early])

@@ -18,7 +18,7 @@ from platform_assets.quality.contracts import Contract, canonicalize
 from platform_assets.quality.landed import read_landed_csvs
 from platform_assets.quality.quarantine import Offer, screen, screen_partitions
 
-CURATED_CODE_VERSION = "2"
+CURATED_CODE_VERSION = "3"  # 3: arrivals at clock changes placed by the delay
 _TAGS = {"zone": "curated", "domain": DOMAIN}
 # A flight to an airport with no known time zone cannot have its arrival placed in time.
 DEST_TIMEZONE_UNKNOWN = "dest_timezone_unknown"
