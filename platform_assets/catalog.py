@@ -22,9 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from platform_assets.lake import history, layout
+from platform_assets.lake.opened_files import OpenedFiles
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import (
     KIND_PARQUET,
@@ -40,6 +42,7 @@ READS_ATTR = "lake_reads"
 _REGISTERED_PREFIX = "lake__"
 _STRING_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_HUGE = frozenset({"HUGEINT", "UHUGEINT"})
 
 
 class CatalogError(ValueError):
@@ -149,7 +152,10 @@ class Catalog:
         as_of: str | datetime | None = None,
     ) -> pads.Dataset:
         """A lazy pyarrow dataset over the chosen versions: filter and project before reading."""
-        return self._dataset(asset, partitions, version, as_of)[0]
+        dataset, manifests = self._dataset(asset, partitions, version, as_of)
+        for manifest in manifests:
+            self._note_read(manifest)
+        return dataset
 
     def sql(
         self,
@@ -162,8 +168,11 @@ class Catalog:
         the name is unique). Values go in `params` (`$name` placeholders), never into the text.
 
         Only the assets the query names are resolved. The frame's `attrs["lake_reads"]`
-        lists every version the query could see (the data it is a function of)."""
-        reads: list[VersionRead] = []
+        (and `reads`) lists the versions whose files the query actually opened: a filter
+        on `date` that skips a partition leaves it out. Integer sums stay integers."""
+        candidates: list[tuple[dict[str, Any], list[str]]] = []
+        opened = OpenedFiles(self.storage.fs)
+        seen = opened.filesystem()
         with duckdb.connect(":memory:") as conn:
             wanted = _referenced_tables(conn, query)
             matches = [
@@ -174,16 +183,17 @@ class Catalog:
             exposed: dict[str, list[str]] = {}
             for zone, name in matches:
                 try:
-                    dataset, used = self._dataset(f"{zone}/{name}", None, None, as_of)
+                    dataset, manifests = self._dataset(f"{zone}/{name}", None, None, as_of, seen)
                 except CatalogError:
                     continue  # not a table (a raw file asset) or nothing published
-                reads.extend(used)
+                candidates.extend((m, self._store.data_paths(m)) for m in manifests)
                 _expose(conn, zone, name, dataset)
                 exposed.setdefault(name, []).append(zone)
             for name, zones in exposed.items():
                 if len(zones) == 1:
                     _alias(conn, zones[0], name)
-            frame = conn.execute(query, params).df() if params is not None else conn.sql(query).df()
+            frame = _result_frame(conn, query, params)
+        reads = [self._note_read(m) for m, paths in candidates if any(p in opened.opened for p in paths)]
         frame.attrs[READS_ATTR] = [asdict(r) for r in reads]
         return frame
 
@@ -293,7 +303,10 @@ class Catalog:
         partitions: Iterable[str] | None,
         version: str | Mapping[str, str] | None,
         as_of: str | datetime | None,
-    ) -> tuple[pads.Dataset, list[VersionRead]]:
+        fs: pafs.FileSystem | None = None,
+    ) -> tuple[pads.Dataset, list[dict[str, Any]]]:
+        """The chosen versions as one dataset over `fs` (default: the lake's), and their manifests."""
+        fs = fs or self.storage.fs
         manifests = self._manifests_for(asset, partitions, version, as_of)
         schema = self._schema(manifests)
         prune = PARTITION_COLUMN not in schema.names or schema.field(PARTITION_COLUMN).type in _STRING_TYPES
@@ -308,11 +321,10 @@ class Catalog:
             for path, entry in zip(self._store.data_paths(manifest), manifest["files"], strict=True):
                 fragments.append(
                     file_format.make_fragment(
-                        path, self.storage.fs, partition_expression=expression, file_size=entry["bytes"]
+                        path, fs, partition_expression=expression, file_size=entry["bytes"]
                     )
                 )
-        dataset = pads.FileSystemDataset(fragments, schema, file_format, self.storage.fs)
-        return dataset, [self._note_read(m) for m in manifests]
+        return pads.FileSystemDataset(fragments, schema, file_format, fs), manifests
 
     def _schema(self, manifests: list[dict[str, Any]]) -> pa.Schema:
         """One schema for all chosen versions, from their manifests when they record it.
@@ -340,7 +352,8 @@ class Catalog:
         version: str | Mapping[str, str] | None,
         as_of: str | datetime | None,
     ) -> tuple[pa.Table, list[VersionRead]]:
-        dataset, reads = self._dataset(asset, partitions, version, as_of)
+        dataset, manifests = self._dataset(asset, partitions, version, as_of)
+        reads = [self._note_read(m) for m in manifests]
         if columns is not None:
             missing = [c for c in columns if c not in dataset.schema.names]
             if missing:
@@ -380,6 +393,31 @@ def _referenced_tables(conn: duckdb.DuckDBPyConnection, query: str) -> set[tuple
         elif isinstance(node, list):
             stack.extend(node)
     return found
+
+
+def _result_frame(
+    conn: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | Sequence[Any] | None
+) -> pd.DataFrame:
+    """The query's result as pandas, integer aggregates kept integral.
+
+    DuckDB sums integers into HUGEINT, which its pandas conversion turns into float64
+    (a count of flights becomes `18460.0`, and beyond 2**53 loses digits). Those columns
+    go through Arrow as exact 128-bit decimals and come back as int64, or stay exact
+    `Decimal`s when a value does not fit; every other column converts as DuckDB does."""
+    relation = conn.sql(query, params=params) if params is not None else conn.sql(query)
+    if relation is None:  # a statement, not a query
+        return pd.DataFrame()
+    huge = [name for name, kind in zip(relation.columns, relation.types, strict=True) if str(kind) in _HUGE]
+    if not huge:
+        return relation.df()
+    table = relation.to_arrow_table()
+    for name in huge:
+        index = table.schema.get_field_index(name)
+        try:
+            table = table.set_column(index, name, pc.cast(table.column(index), pa.int64()))
+        except pa.ArrowInvalid:
+            continue  # wider than int64: exact decimals rather than rounded floats
+    return conn.from_arrow(table).df()
 
 
 def _checked(name: str) -> str:
