@@ -39,7 +39,10 @@ def cmd_land(args: argparse.Namespace) -> int:
         return 0
     land, file_count = landing_source(args.domain)
     total = file_count(args.start, args.end)
-    with tqdm(total=total, unit="file", desc=f"landing {args.domain}", disable=args.quiet) as bar:
+    # A bar only where a person watches it: in a log or CI it would be hundreds of
+    # carriage-return frames, and the summary line below says the same once.
+    show_bar = not args.quiet and sys.stderr.isatty()
+    with tqdm(total=total, unit="file", desc=f"landing {args.domain}", disable=not show_bar) as bar:
         counts = land(storage, args.start, args.end, progress=bar.update)
     print(
         f"landed {args.domain} {args.start}..{args.end} into {storage.uri('landing')}: "
@@ -184,12 +187,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         rows.append(
             [
                 status.asset, str(status.partitions), str(status.published),
-                status.last_published_at or "-", f"{len(status.held_back)} {held}".strip(),
+                status.last_published_at or "-", str(len(status.held_back)), held or "-",
             ]
         )  # fmt: skip
     print(f"lake: {store.storage.url}")
-    print(_table(rows, ["ASSET", "PARTITIONS", "PUBLISHED", "LAST PUBLISHED", "NEWEST NOT PUBLISHED"]))
+    print(_table(rows, STATUS_COLUMNS))
+    print(
+        "held back: partitions whose newest version is not the one readers see "
+        "(failed audit, rollback, or not yet audited)"
+    )
     return 0
+
+
+# Each name says what its column holds: counts of partitions, a time, partition keys.
+STATUS_COLUMNS = [
+    "ASSET", "PARTITIONS WRITTEN", "PARTITIONS PUBLISHED", "LAST PUBLISHED AT",
+    "PARTITIONS HELD BACK", "HELD BACK (FIRST 3)",
+]  # fmt: skip
 
 
 def _add_version_commands(commands: argparse._SubParsersAction) -> None:
@@ -207,7 +221,9 @@ def _add_version_commands(commands: argparse._SubParsersAction) -> None:
     rollback.add_argument("--force", action="store_true", help="publish even a version that failed its audit")
     rollback.set_defaults(func=cmd_rollback)
 
-    status = commands.add_parser("status", help="per asset: partitions, published, newest not published")
+    status = commands.add_parser(
+        "status", help="per asset: partitions written, published, last published at, partitions held back"
+    )
     status.add_argument("asset", nargs="?", type=_asset, help="one asset (default: every asset in the lake)")
     status.set_defaults(func=cmd_status)
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from platform_assets.cli import main
-from platform_assets_tests.conftest import Lake, s3_lake
+from platform_assets_tests.conftest import Lake, local_lake, s3_lake
 
 BIN = Path(sys.executable).parent
 
@@ -55,3 +58,57 @@ def test_dagster_cli_materializes_one_day_on_s3(s3_endpoint: str, tmp_path: Path
         manifest = store.resolve(["serving", asset], "2013-06-15")
         assert manifest["row_count"] > 0
         assert manifest["uri"].startswith("s3://")
+
+
+def test_land_outside_a_terminal_prints_one_summary_line_and_no_bar(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    lake = local_lake(tmp_path)
+    monkeypatch.setenv("PLATFORM_LAKE_URL", lake.url)
+    assert main(["land", "--start", "2013-01-01"]) == 0  # no --quiet: captured output is not a terminal
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"landed flights 2013-01-01..2013-01-01 into {lake.storage.uri('landing')}: "
+                                "5 written, 0 unchanged"]  # fmt: skip
+    assert err == ""  # no progress frames in a log
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a developer's shell does."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_land_on_a_terminal_shows_a_progress_bar(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PLATFORM_LAKE_URL", str(tmp_path / "lake"))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["land", "--start", "2013-01-01"]) == 0
+    assert "landing flights" in terminal.getvalue() and "5/5" in terminal.getvalue()
+
+
+def test_status_columns_say_what_they_hold(tmp_path: Path, monkeypatch, capsys) -> None:
+    lake = local_lake(tmp_path)
+    monkeypatch.setenv("PLATFORM_LAKE_URL", lake.url)
+    store, key = lake.versions, ["curated", "things"]
+    days = ["2013-05-01", "2013-05-02", "2013-05-03"]
+    for day in days:
+        table = pa.table({"date": [day], "x": [1]})
+        written = store.write_table(key, day, table, run_id="first")
+        if day != "2013-05-03":
+            store.publish(key, day, written["version"])
+    newer = store.write_table(key, days[0], pa.table({"date": [days[0]], "x": [2]}), run_id="second")
+    assert newer["version"] != store.published_version(key, days[0])  # written, not published
+
+    assert main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1]
+    assert re.split(r"\s{2,}", header) == [
+        "ASSET", "PARTITIONS WRITTEN", "PARTITIONS PUBLISHED", "LAST PUBLISHED AT",
+        "PARTITIONS HELD BACK", "HELD BACK (FIRST 3)",
+    ]  # fmt: skip
+    row = dict(zip(re.split(r"\s{2,}", header), re.split(r"\s{2,}", lines[2]), strict=True))
+    assert row["ASSET"] == "curated/things"
+    assert row["PARTITIONS WRITTEN"] == "3" and row["PARTITIONS PUBLISHED"] == "2"
+    assert row["LAST PUBLISHED AT"] == store.pointer(key, days[1])["published_at"]
+    assert row["PARTITIONS HELD BACK"] == "2" and row["HELD BACK (FIRST 3)"] == "2013-05-01,2013-05-03"
