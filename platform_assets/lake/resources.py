@@ -1,6 +1,7 @@
 """The lake as a Dagster resource: one place that maps the environment to storage."""
 
 import dataclasses
+import os
 from functools import lru_cache
 
 import dagster as dg
@@ -8,6 +9,25 @@ import dagster as dg
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
 from platform_assets.settings import Settings
+
+# Set to 1 to let a run with a throwaway Dagster instance write the lake the environment names.
+ALLOW_THROWAWAY_INSTANCE_ENV = "PLATFORM_ALLOW_THROWAWAY_INSTANCE"
+# Dagster's CLI names the temporary instance it makes when DAGSTER_HOME is unset this way.
+_CLI_TEMPORARY_HOME_PREFIX = ".tmp_dagster_home_"
+
+
+class ThrowawayInstanceError(RuntimeError):
+    """A run would publish into the shared lake from a Dagster instance the UI never sees."""
+
+
+def throwaway_instance(instance: dg.DagsterInstance | None) -> bool:
+    """Whether `instance` disappears with the process: in memory, or the CLI's temporary home."""
+    if instance is None:
+        return False
+    if instance.is_ephemeral:
+        return True
+    root = os.path.basename(os.path.normpath(getattr(instance, "root_directory", "") or ""))
+    return root.startswith(_CLI_TEMPORARY_HOME_PREFIX)
 
 
 @lru_cache(maxsize=16)
@@ -22,6 +42,27 @@ class LakeResource(dg.ConfigurableResource):
     lake_url: str | None = None
     endpoint_url: str | None = None
     target_file_mb: float | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Refuse to run against the environment's lake from a throwaway instance.
+
+        `dagster asset materialize` without DAGSTER_HOME runs in a temporary instance
+        that is deleted when the command exits, yet it would publish into the lake every
+        other process shares: the UI's "latest materialization" would then name a
+        superseded version. A lake named explicitly on the resource (tests, benchmarks,
+        scripts with their own temporary lake) is a deliberate choice and is left alone;
+        so is a run with `PLATFORM_ALLOW_THROWAWAY_INSTANCE=1`."""
+        if self.lake_url or context.run is None or not throwaway_instance(context.instance):
+            return
+        if os.environ.get(ALLOW_THROWAWAY_INSTANCE_ENV, "").strip() in ("1", "true", "yes"):
+            return
+        raise ThrowawayInstanceError(
+            f"refusing to write the lake {self.settings().lake_url} from a throwaway Dagster instance "
+            "(DAGSTER_HOME is unset, so this run would vanish from the UI while its versions stay "
+            "published). Point DAGSTER_HOME at the project's instance, e.g. "
+            "`export DAGSTER_HOME=$PWD/.dagster_home` in the repository (as `make dev` does), "
+            f"or set {ALLOW_THROWAWAY_INSTANCE_ENV}=1 to write anyway."
+        )
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
