@@ -1,0 +1,142 @@
+"""Every shell and Python example in README.md runs as written, on a lake built the way `make dev` builds it.
+
+The project is laid out as a fresh clone after `make dev`: `.venv` (this test's own
+virtualenv), `.dagster_home/dagster.yaml` copied from the repository, January 2013
+landed into `.lake/`, and the days the examples name built through serving (what
+`make dev`'s sensors do for every day of January; building only the named days keeps
+the test short). Each block then runs in order, in a fresh shell in that folder,
+with none of the platform's variables set and the virtualenv not on PATH: as a
+user pastes it into a new terminal.
+
+A block is left out only when the line before its fence says so, with a reason:
+`<!-- readme-test: skip (why) -->`. Skips show in the test report."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_assets.cli import main as platform_cli
+from platform_assets_tests.conftest import Lake
+from platform_assets_tests.pipeline import materialize_daily, materialize_reference
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+SHELL = {"bash", "sh", "shell"}
+PYTHON = {"python", "py"}
+SKIP = re.compile(r"^<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->$")
+MARKER = re.compile(r"<!--\s*readme-test")
+FENCE = re.compile(r"^```(?P<lang>[\w+-]*)\s*$")
+# Days the examples address as partitions: built before the examples run, as `make dev` would have.
+NAMED_DAY = re.compile(r"""(?:--partition[ =]|partitions=\[\s*)["']?(2013-01-\d\d)""")
+LANDED = ("2013-01-01", "2013-01-31")  # what `make dev` lands (Makefile FIRST_MONTH_*)
+PLATFORM_VARIABLES = (
+    "DAGSTER_HOME",
+    "PLATFORM_LAKE_URL",
+    "PLATFORM_ENV",
+    "AWS_ENDPOINT_URL",
+    "PLATFORM_ALLOW_",
+)
+BLOCK_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int  # of the opening fence
+    lang: str
+    code: str
+    skip: str | None  # the marker's reason
+
+    @property
+    def id(self) -> str:
+        return f"README.md:{self.line}-{self.lang}"
+
+
+def readme_blocks(text: str) -> list[Block]:
+    """Every fenced block, with the skip reason its marker gives; a malformed marker is an error."""
+    lines = text.splitlines()
+    blocks: list[Block] = []
+    index = 0
+    while index < len(lines):
+        opening = FENCE.match(lines[index])
+        if not opening:
+            if MARKER.search(lines[index]) and not SKIP.match(lines[index].strip()):
+                raise ValueError(f"README.md:{index + 1}: a readme-test marker must read {SKIP.pattern}")
+            index += 1
+            continue
+        end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
+        before = next((lines[i].strip() for i in range(index - 1, -1, -1) if lines[i].strip()), "")
+        marker = SKIP.match(before)
+        code = "\n".join(lines[index + 1 : end]) + "\n"
+        blocks.append(Block(index + 1, opening["lang"].lower(), code, marker["reason"] if marker else None))
+        index = end + 1
+    return blocks
+
+
+def examples() -> list[Block]:
+    """The blocks a user would type or paste: shell and Python."""
+    return [b for b in readme_blocks(README.read_text()) if b.lang in SHELL | PYTHON]
+
+
+def _user_environment() -> dict[str, str]:
+    """A new terminal's environment: no platform variables, the virtualenv not on PATH."""
+    venv_bin = str(Path(sys.prefix) / "bin")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PLATFORM_VARIABLES)}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    return env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkout after `make dev`: virtualenv, instance, January landed, the named days built."""
+    root = tmp_path_factory.mktemp("clone")
+    (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    home = root / ".dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    lake = Lake("local", str(root / ".lake"), None)
+    days = sorted({day for block in examples() if not block.skip for day in NAMED_DAY.findall(block.code)})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLATFORM_LAKE_URL", lake.url)
+        patch.setenv("DAGSTER_HOME", str(home))
+        start, end = LANDED
+        assert platform_cli(["land", "--if-empty", "--quiet", "--start", start, "--end", end]) == 0
+        with dg.DagsterInstance.get() as instance:  # the project's instance, as the daemon uses it
+            materialize_reference(lake, instance)
+            for day in days:
+                materialize_daily(lake, instance, day)
+    return root
+
+
+def test_readme_markers_are_well_formed_and_explain_themselves() -> None:
+    blocks = readme_blocks(README.read_text())
+    skipped = [b for b in blocks if b.skip]
+    assert skipped and all(len(b.skip.strip()) > 10 for b in skipped)  # a reason, not a shrug
+    unknown = [b.id for b in blocks if b.lang in {"console", "shell-session", "zsh", "ipython"}]
+    assert not unknown, f"use ```bash or ```python (or a skip marker) for {unknown}"
+
+
+@pytest.mark.parametrize("block", examples(), ids=lambda b: b.id)
+def test_readme_example_runs_as_written(block: Block, project: Path) -> None:
+    if block.skip:
+        pytest.skip(f"marked in README.md: {block.skip}")
+    if block.lang in SHELL:
+        command = ["bash", "-e", "-o", "pipefail", "-c", block.code]
+    else:
+        command = [str(project / ".venv" / "bin" / "python"), "-c", block.code]
+    done = subprocess.run(
+        command, cwd=project, env=_user_environment(), capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{block.id} failed ({done.returncode}):\n{block.code}\n{output[-4000:]}"
+    assert "Traceback" not in output, f"{block.id}:\n{output[-4000:]}"
