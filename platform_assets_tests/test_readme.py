@@ -2,11 +2,11 @@
 
 The project is laid out as a fresh clone after `make dev`: `.venv` (this test's own
 virtualenv), `.dagster_home/dagster.yaml` copied from the repository, January 2013
-landed into `.lake/`, and the days the examples name built through serving (what
-`make dev`'s sensors do for every day of January; building only the named days keeps
-the test short). Each block then runs in order, in a fresh shell in that folder,
-with none of the platform's variables set and the virtualenv not on PATH: as a
-user pastes it into a new terminal.
+landed into `.lake/`, and the assets and days the examples name built with everything
+upstream of them (what `make dev`'s sensors do for every asset and day of January;
+building only what the examples use keeps the test short). Each block then runs in
+order, in a fresh shell in that folder, with none of the platform's variables set and
+the virtualenv not on PATH: as a user pastes it into a new terminal.
 
 A block is left out only when the line before its fence says so, with a reason:
 `<!-- readme-test: skip (why) -->`. Skips show in the test report."""
@@ -25,8 +25,8 @@ import dagster as dg
 import pytest
 
 from platform_assets.cli import main as platform_cli
+from platform_assets.definitions import build_definitions
 from platform_assets_tests.conftest import Lake
-from platform_assets_tests.pipeline import materialize_daily, materialize_reference
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,8 @@ MARKER = re.compile(r"<!--\s*readme-test")
 FENCE = re.compile(r"^```(?P<lang>[\w+-]*)\s*$")
 # Days the examples address as partitions: built before the examples run, as `make dev` would have.
 NAMED_DAY = re.compile(r"""(?:--partition[ =]|partitions=\[\s*)["']?(2013-01-\d\d)""")
+# Assets the examples read or write, as `zone/name` (CLI) or `zone.name` (SQL).
+NAMED_ASSET = re.compile(r"\b((?:raw|curated|serving)[/.][a-z][a-z0-9_]*)")
 LANDED = ("2013-01-01", "2013-01-31")  # what `make dev` lands (Makefile FIRST_MONTH_*)
 PLATFORM_VARIABLES = (
     "DAGSTER_HOME",
@@ -105,17 +107,37 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     lake = Lake("local", str(root / ".lake"), None)
-    days = sorted({day for block in examples() if not block.skip for day in NAMED_DAY.findall(block.code)})
+    runnable = [block.code for block in examples() if not block.skip]
+    days = sorted({day for code in runnable for day in NAMED_DAY.findall(code)})
+    named = sorted({match for code in runnable for match in NAMED_ASSET.findall(code)})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PLATFORM_LAKE_URL", lake.url)
         patch.setenv("DAGSTER_HOME", str(home))
         start, end = LANDED
         assert platform_cli(["land", "--if-empty", "--quiet", "--start", start, "--end", end]) == 0
         with dg.DagsterInstance.get() as instance:  # the project's instance, as the daemon uses it
-            materialize_reference(lake, instance)
-            for day in days:
-                materialize_daily(lake, instance, day)
+            _build(lake, instance, named, days)
     return root
+
+
+def _build(lake: Lake, instance: dg.DagsterInstance, named: list[str], days: list[str]) -> None:
+    """What `make dev`'s sensors would have built for `days`: the named assets and their upstream."""
+    defs = build_definitions(lake.resource)
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    wanted = dg.AssetSelection.assets(*[dg.AssetKey(name.replace(".", "/").split("/")) for name in named])
+    keys = wanted.upstream().resolve(defs.resolve_asset_graph())
+    partitioned = {key for a in assets if a.partitions_def is not None for key in a.keys}
+    everything = [*assets, *(defs.asset_checks or [])]
+    reference = [key for key in keys if key not in partitioned]
+    daily = [key for key in keys if key in partitioned]
+    if reference:
+        run = dg.materialize(everything, selection=reference, resources=defs.resources, instance=instance)
+        assert run.success
+    for day in days if daily else []:
+        run = dg.materialize(
+            everything, selection=daily, partition_key=day, resources=defs.resources, instance=instance
+        )
+        assert run.success, day
 
 
 def test_readme_markers_are_well_formed_and_explain_themselves() -> None:
