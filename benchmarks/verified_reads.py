@@ -71,7 +71,11 @@ def measure(storage: LakeStorage, rows: int) -> tuple[float, float]:
 
 
 def main() -> int:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -89,7 +93,9 @@ def main() -> int:
         results.append(("s3 (moto)", *measure(s3, rows)))
     finally:
         server.stop()
-    print(f"{date.today()} {platform.machine()}, Python {platform.python_version()}; {rows:,} rows, 365 files")
+    print(
+        f"{date.today()} {platform.machine()}, Python {platform.python_version()}; {rows:,} rows, 365 files"
+    )
     for where, verified, unverified in results:
         print(
             f"{where}: full-year Catalog.load verified {verified:.3f} s, unverified {unverified:.3f} s, "
