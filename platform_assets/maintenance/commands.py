@@ -186,6 +186,45 @@ def _tell_dagster(
     return 0
 
 
+def cmd_canary(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from platform_assets.lake.resources import LakeResource
+    from platform_assets.maintenance.canary import new_canary_id, run_canary
+    from platform_assets.maintenance.canary_lake import CanaryIdError
+    from platform_assets.maintenance.canary_report import MARKDOWN_FILE, write_report
+    from platform_assets.maintenance.canary_slice import SliceError, representative_slice
+
+    if bool(args.partitions) == bool(args.auto):
+        print("platform: canary needs --partitions DAYS or --auto (not both)", file=sys.stderr)
+        return 2
+    lake = LakeResource()
+    try:
+        config = load_config(args.config)
+        storage = lake.storage()
+        select = selected_assets(storage, args.select)
+        if args.auto:
+            days = representative_slice(lake.versions(), config.canary_slice)
+        else:
+            days = {day: ["named"] for day in args.partitions}
+        canary_id = args.id or new_canary_id()
+        print(
+            f"canary {canary_id}: {', '.join('/'.join(k) for k in select)} on {', '.join(days)}", flush=True
+        )
+        report = run_canary(lake, select, days, _row_keys(), config.canary, canary_id)
+    except (MaintenanceConfigError, SliceError, CanaryIdError, ValueError) as error:
+        print(f"platform: canary refused: {error}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out) / report.canary_id if args.out else None
+    written = write_report(report, storage, out_dir)
+    print(Path(written[MARKDOWN_FILE]).read_text() if out_dir else "")
+    print("report: " + ", ".join(written.values()))
+    if report.exceeded:
+        print("platform: canary differences exceed [canary.tolerance]", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register `promote` and `canary` on the `platform` command."""
     promote = commands.add_parser(
@@ -212,3 +251,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("--config", help="maintenance TOML (default: the shipped maintenance.toml)")
     promote.add_argument("--json", action="store_true", help="also print the evidence as JSON")
     promote.set_defaults(func=cmd_promote)
+
+    canary = commands.add_parser("canary", help="run the current code on a slice, beside what is published")
+    canary.add_argument(
+        "--select", nargs="+", required=True, help="asset keys (serving/route_daily) or zones"
+    )
+    canary.add_argument("--partitions", type=_partition_list, help="days, comma-separated")
+    canary.add_argument("--auto", action="store_true", help="a representative slice computed from the lake")
+    canary.add_argument("--id", help="canary id (default: start time and a random suffix)")
+    canary.add_argument(
+        "--out", default="canary-reports", help="local folder for the report (default: %(default)s)"
+    )
+    canary.add_argument("--config", help="maintenance TOML (default: the shipped maintenance.toml)")
+    canary.set_defaults(func=cmd_canary)
