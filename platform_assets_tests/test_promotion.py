@@ -22,9 +22,9 @@ from platform_assets.maintenance.lakes import NamedLake
 from platform_assets_tests import expected
 from platform_assets_tests.conftest import Lake, s3_lake
 from platform_assets_tests.faults import INTERNAL_ERROR, FaultPolicy, faulty_endpoint
-from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
+from platform_assets_tests.staged_lake import STAGED_DAY
 
-DAYS = ["2013-01-01", "2013-01-02"]
+DAY = STAGED_DAY
 CARRIER = ("serving", "carrier_daily_performance")
 FEATURES = ("serving", "flight_delay_features")
 CARRIER_NAME = "serving/carrier_daily_performance"
@@ -36,16 +36,10 @@ class Source:
     store: VersionStore
 
 
-@pytest.fixture(scope="module")
-def source(s3_endpoint: str) -> Source:
-    """A staging lake in one bucket, built by the real pipeline for two January days."""
-    lake = s3_lake(s3_endpoint)
-    lake.storage.write_bytes("_lake.json", json.dumps({"environment": "staging"}).encode())
-    land_days(lake, DAYS[0], DAYS[-1])
-    instance = dg.DagsterInstance.ephemeral()
-    materialize_reference(lake, instance)
-    materialize_daily(lake, instance, DAYS[0], DAYS[-1])
-    return Source(lake, lake.versions)
+@pytest.fixture
+def source(staged_lake: Lake) -> Source:
+    """The session's staging lake, built by the real pipeline for one January day."""
+    return Source(staged_lake, staged_lake.versions)
 
 
 @pytest.fixture
@@ -82,7 +76,7 @@ def _file_digests(storage: LakeStorage, key: tuple[str, ...], day: str, version:
 def test_promotes_a_day_with_its_evidence_and_a_second_time_does_nothing(
     source: Source, target: Lake, envs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    day = DAYS[0]
+    day = DAY
     args = ["promote", "--from", "staging", "--to", "prod", "--select", CARRIER_NAME, "--partitions", day]
     assert main([*args, "--dry-run"]) == 0
     assert "ready" in capsys.readouterr().out
@@ -139,7 +133,7 @@ def test_promotes_a_day_with_its_evidence_and_a_second_time_does_nothing(
 def test_refuses_the_wrong_direction_and_a_lake_of_another_environment(
     source: Source, target: Lake, envs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = ["--select", CARRIER_NAME, "--partitions", DAYS[0]]
+    base = ["--select", CARRIER_NAME, "--partitions", DAY]
     assert main(["promote", "--from", "prod", "--to", "staging", *base]) == 2
     assert "staging -> prod" not in capsys.readouterr().out
     assert main(["promote", "--from", "prod", "--to", "staging", *base]) == 2
@@ -147,7 +141,7 @@ def test_refuses_the_wrong_direction_and_a_lake_of_another_environment(
     # A prod URL passed off as staging: the lake's identity record says otherwise.
     assert main(["promote", "--from", "staging", "--from-url", target.url, "--to", "prod", *base]) == 2
     assert "is the prod lake" in capsys.readouterr().err
-    assert _pointer_bytes(target, CARRIER, DAYS[0]) is None
+    assert _pointer_bytes(target, CARRIER, DAY) is None
 
 
 def _publish_variant(store: VersionStore, key: tuple[str, ...], day: str, *, passed: bool, change) -> str:
@@ -166,7 +160,7 @@ def _publish_variant(store: VersionStore, key: tuple[str, ...], day: str, *, pas
 def test_refuses_a_version_that_failed_its_audit(
     source: Source, target: Lake, envs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    day = DAYS[1]
+    day = DAY
     good = source.store.published_version(CARRIER, day)
     try:
         failed = _publish_variant(source.store, CARRIER, day, passed=False, change=lambda t: t)
@@ -184,7 +178,7 @@ def test_refuses_a_version_that_failed_its_audit(
 def test_refuses_differences_beyond_tolerance_unless_accepted(
     source: Source, target: Lake, envs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    day = DAYS[0]
+    day = DAY
     args = ["promote", "--from", "staging", "--to", "prod", "--select", CARRIER_NAME, "--partitions", day]
     assert main(args) == 0
     first = target.versions.published_version(CARRIER, day)
@@ -225,12 +219,12 @@ def test_refuses_a_sensitive_dataset_without_approval(
 ) -> None:
     name = "/".join(FEATURES)
     assert name in load_config().sensitive_assets
-    args = ["promote", "--from", "staging", "--to", "prod", "--select", name, "--partitions", DAYS[0]]
+    args = ["promote", "--from", "staging", "--to", "prod", "--select", name, "--partitions", DAY]
     assert main(args) == 1
     assert "sensitive dataset: needs --approved-by" in capsys.readouterr().err
-    assert _pointer_bytes(target, FEATURES, DAYS[0]) is None
+    assert _pointer_bytes(target, FEATURES, DAY) is None
     assert main([*args, "--approved-by", "carol"]) == 0
-    assert target.versions.resolve(FEATURES, DAYS[0])["promotion"]["approved_by"] == "carol"
+    assert target.versions.resolve(FEATURES, DAY)["promotion"]["approved_by"] == "carol"
 
 
 class FailAfter(FaultPolicy):
@@ -256,44 +250,35 @@ def test_a_copy_interrupted_mid_way_leaves_the_target_as_it_was(
     keys = row_keys_for_test()
     src = NamedLake(source.lake.storage, None, "staging")
     request = promotion.Request("alice")
-    selection = {CARRIER: DAYS, ("serving", "route_daily"): DAYS}
-    # Day one is in prod already; its pointer must survive the failed second promotion.
-    done = promotion.promote(
-        src,
-        NamedLake(target.storage, None, "prod"),
-        promotion.gather_evidence(
-            src, NamedLake(target.storage, None, "prod"), {CARRIER: DAYS[:1]}, keys, config, request
-        ),
-        request,
-    )
-    assert [e.status for e in done] == [promotion.PROMOTED]
-    before = {(k, d): _pointer_bytes(target, k, d) for k in selection for d in DAYS}
-    listing_before = sorted(f.path for f in target.storage.list_files("serving"))
+    route = ("serving", "route_daily")
+    selection = {CARRIER: [DAY], route: [DAY], ("curated", "flights"): [DAY], ("curated", "weather"): [DAY]}
+    healthy = NamedLake(target.storage, None, "prod")
+    # route_daily is in prod already; its pointer must survive the failed promotion.
+    first = promotion.gather_evidence(src, healthy, {route: [DAY]}, keys, config, request)
+    assert [e.status for e in promotion.promote(src, healthy, first, request)] == [promotion.PROMOTED]
+    before = {key: _pointer_bytes(target, key, DAY) for key in selection}
+    listing_before = {f.path for zone in ("curated", "serving") for f in target.storage.list_files(zone)}
 
-    prefix = target.url.removeprefix("s3://")
-    policy = FailAfter(allowed=12)
+    policy = FailAfter(allowed=10**6)
     with faulty_endpoint(s3_endpoint, policy) as endpoint:
-        flaky = LakeStorage.from_url(f"s3://{prefix}", endpoint_url=endpoint, retries=1)
+        flaky = LakeStorage.from_url(target.url, endpoint_url=endpoint, retries=1)
         flaky.retry = RetryPolicy(attempts=1)
         dst = NamedLake(flaky, None, "prod")
         evidence = promotion.gather_evidence(src, dst, selection, keys, config, request)
-        assert [e.status for e in evidence].count(promotion.READY) == 3
+        assert sorted(e.status for e in evidence) == [promotion.ALREADY, *[promotion.READY] * 3]
+        policy.allowed = policy.requests + 10  # enough for some files, not for three partitions
         with pytest.raises(OSError):
             promotion.promote(src, dst, evidence, request)
     assert policy.total_injected > 0
-    assert {(k, d): _pointer_bytes(target, k, d) for k in selection for d in DAYS} == before
-    orphans = sorted(f.path for f in target.storage.list_files("serving") if f.path not in listing_before)
-    assert any(p.endswith(".parquet") for p in orphans)  # it did fail mid-way, after copying data
+    assert {key: _pointer_bytes(target, key, DAY) for key in selection} == before
+    after = {f.path for zone in ("curated", "serving") for f in target.storage.list_files(zone)}
+    assert any(p.endswith(".parquet") for p in after - listing_before)  # it failed after copying data
 
     # Asked again with the endpoint healthy, the same promotion completes.
-    dst = NamedLake(target.storage, None, "prod")
-    done = promotion.promote(
-        src, dst, promotion.gather_evidence(src, dst, selection, keys, config, request), request
-    )
-    assert len(done) == 3
+    again = promotion.gather_evidence(src, healthy, selection, keys, config, request)
+    assert len(promotion.promote(src, healthy, again, request)) == 3
     for key in selection:
-        for day in DAYS:
-            assert target.versions.published_version(key, day) == source.store.published_version(key, day)
+        assert target.versions.published_version(key, DAY) == source.store.published_version(key, DAY)
 
 
 def row_keys_for_test() -> dict[str, list[str]]:
