@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from platform_assets.lake import layout
@@ -77,7 +78,9 @@ def partitions_for(
     return list(existing)
 
 
+@lru_cache(maxsize=1)
 def _row_keys() -> dict[str, list[str]]:
+    """Row keys from the code location's contracts (loaded once per process: the code cannot change)."""
     from platform_assets.definitions import build_definitions
     from platform_assets.maintenance.comparison import row_keys
 

@@ -176,14 +176,20 @@ def _copy_verified(source: VersionStore, target: VersionStore, manifest: dict[st
         )
     except FileNotFoundError:
         pass  # the verdict lives in the manifest's checks
+    _verify(target, manifest)
+
+
+def _verify(store: VersionStore, manifest: dict[str, Any]) -> None:
+    """Recompute the content hash from the bytes `store` holds; refuse a mismatch before publishing."""
+    prefix = layout.version_path(manifest["asset_key"], manifest["partition"], manifest["version"])
     digests = [
-        hashlib.sha256(target.storage.read_bytes(f"{prefix}/{e['name']}")).hexdigest()
+        hashlib.sha256(store.storage.read_bytes(f"{prefix}/{e['name']}")).hexdigest()
         for e in manifest["files"]
     ]
     recomputed = _content_hash(manifest, digests)
     if recomputed != manifest["content_hash"]:
         raise PromotionError(
-            f"{target.storage.uri(prefix)}: content hash {recomputed[:12]} after the copy, "
+            f"{store.storage.uri(prefix)}: content hash {recomputed[:12]} after the copy, "
             f"{manifest['content_hash'][:12]} in the source; the pointer was not moved"
         )
 
@@ -206,9 +212,11 @@ def _promote_one(
         existing = None
     if existing is not None and existing["content_hash"] != manifest["content_hash"]:
         raise PromotionError(f"{dst.storage.uri(prefix)} exists with other content; versions are immutable")
-    # A complete copy from an earlier, interrupted promotion is re-verified, never trusted.
-    _copy_verified(src, dst, manifest)
-    if existing is None:
+    if existing is not None:
+        # A complete copy from an earlier, interrupted promotion: re-verified, never trusted.
+        _verify(dst, manifest)
+    else:
+        _copy_verified(src, dst, manifest)
         promotion = {
             "source_env": source.env,
             "source_url": source.storage.url,
