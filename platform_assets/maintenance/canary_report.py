@@ -52,7 +52,7 @@ def markdown(report: CanaryReport) -> str:
         "- slice: " + "; ".join(f"{d} ({', '.join(why)})" for d, why in report.slice.items()),
         "",
         "| asset | partition | rows (published → canary) | keys +added −removed ~changed | changed columns |"
-        " schema | audit (published / canary) | step time (published / canary) | verdict |",
+        " schema | audit (published / canary) | step seconds (published step / canary step) | verdict |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(_cell(r)) + " |" for r in report.results]
@@ -91,10 +91,10 @@ def plot(report: CanaryReport) -> bytes | None:
 
     names = [name for name, _ in shifts][::-1]
     values = [min(s.shift, 1e6) for _, s in shifts][::-1]
-    figure, axis = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2))
+    figure, axis = plt.subplots(figsize=(8, 0.4 * len(names) + 1.4))
     axis.barh(names, values, color="#c0504d")
     axis.axvline(report.tolerance.max_distribution_shift, color="black", linestyle="--", linewidth=1)
-    axis.set_xlabel("largest move of mean or quantile (published standard deviations)")
+    axis.set_xlabel("largest move of mean or a quantile, in published std devs", fontsize=8)
     axis.set_title(f"canary {report.canary_id}: biggest distribution shifts", fontsize=9)
     axis.tick_params(labelsize=7)
     figure.tight_layout()

@@ -245,7 +245,12 @@ def compare_tables(
 
 def biggest_shifts(comparisons: Sequence[Comparison], limit: int = 8) -> list[tuple[str, ColumnShift]]:
     """The columns whose distributions moved most, for the report's plot."""
-    shifts = [(f"{c.asset}:{s.column}", s) for c in comparisons for s in c.columns if s.shift > 0]
+    shifts = [
+        (f"{c.asset} {c.partition or ''}".strip() + f": {s.column}", s)
+        for c in comparisons
+        for s in c.columns
+        if s.shift > 0
+    ]
     return sorted(shifts, key=lambda item: -min(item[1].shift, 1e12))[:limit]
 
 
