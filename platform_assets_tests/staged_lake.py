@@ -12,7 +12,6 @@ import dagster as dg
 import pytest
 
 from platform_assets_tests.conftest import Lake, s3_lake
-from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
 
 STAGED_DAY = "2013-01-03"
 
@@ -20,6 +19,9 @@ STAGED_DAY = "2013-01-03"
 @pytest.fixture(scope="session")
 def staged_lake(s3_endpoint: str) -> Lake:
     """A staging lake (its `_lake.json` says so) with one January day published end to end."""
+    # Imported here: conftest imports this module, and the pipeline imports the code location.
+    from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
+
     lake = s3_lake(s3_endpoint)
     lake.storage.write_bytes("_lake.json", json.dumps({"environment": "staging"}).encode())
     land_days(lake, STAGED_DAY, STAGED_DAY)
