@@ -10,10 +10,12 @@ a canary can form leads outside its prefix."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from platform_assets.lake import layout
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.storage import LakeFile, LakeStorage
 from platform_assets.lake.versions import VersionStore
@@ -46,13 +48,25 @@ class OverlayStorage(LakeStorage):
         )
         self.published = published
 
+    def _falls_back(self, rel: str) -> bool:
+        """Whether a read the canary cannot answer may be answered by the real lake.
+
+        Not for the pointer of a partition the canary writes: its publish must see
+        the canary's own (absent) pointer, never the real one, so a conditional
+        pointer write compares with what is under the canary prefix."""
+        if posixpath.basename(rel) != layout.POINTER_FILE:
+            return True
+        return not super().list_names(posixpath.dirname(rel))
+
     def exists(self, rel: str) -> bool:
-        return super().exists(rel) or self.published.exists(rel)
+        return super().exists(rel) or (self._falls_back(rel) and self.published.exists(rel))
 
     def read_bytes(self, rel: str) -> bytes:
         try:
             return super().read_bytes(rel)
         except FileNotFoundError:
+            if not self._falls_back(rel):
+                raise
             return self.published.read_bytes(rel)
 
     def list_names(self, rel: str) -> list[str]:
