@@ -69,9 +69,7 @@ def test_unchanged_code_reports_no_differences_and_publishes_nothing(
     # The canary's audit published inside its namespace, from a pointer of its own.
     own = json.loads(built.storage.read_bytes(f"canary/same-code/{SELECT[0]}/date={DAY}/_published.json"))
     assert own["previous_version"] is None
-    assert own["version"] == report["results"][0]["canary_version"] or own["version"] in {
-        r["canary_version"] for r in report["results"]
-    }
+    assert own["version"] in {r["canary_version"] for r in report["results"]}
     # The canary's output is in its own namespace, invisible to the catalog.
     assert built.storage.list_names("canary/same-code/serving") == [
         "carrier_daily_performance",
