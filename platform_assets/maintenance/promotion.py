@@ -6,11 +6,13 @@ passes its gates (a month is promoted whole or not at all):
   2. compared with what the target publishes now, the differences are within the
      configured tolerance, or accepted by name (`--accept-differences --reason`);
   3. a sensitive dataset has an approver (`--approved-by`).
-Then each version is copied file by file, its content hash is recomputed from the
-bytes now in the target, its audit record and a manifest naming its origin are
-written (the manifest last: it is the commit marker), and only then does the
-target's pointer move, through `VersionStore.publish(event="promote")`. A failure
-at any point before that write leaves what the target's readers see untouched.
+Then, in a first phase for every partition, each version is copied file by file,
+its content hash is recomputed from the bytes now in the target, and its audit
+record and a manifest naming its origin are written (the manifest last: it is the
+commit marker). Only when all are staged does a second phase move the target's
+pointers, through `VersionStore.publish(event="promote")`. A failure in the first
+phase leaves what the target's readers see untouched; a failure among the pointer
+writes puts back the pointers already moved.
 The version id is kept, so promoting the same version again is recognised and
 does nothing."""
 
@@ -194,12 +196,13 @@ def _verify(store: VersionStore, manifest: dict[str, Any]) -> None:
         )
 
 
-def _promote_one(
+def _stage(
     source: NamedLake,
     target: NamedLake,
     evidence: Evidence,
     request: Request,
 ) -> Evidence:
+    """Phase one for a partition: the verified copy and its manifest; no pointer moves."""
     started = time.perf_counter()
     key = evidence.asset.split("/")
     src, dst = VersionStore(source.storage), VersionStore(target.storage)
@@ -235,10 +238,19 @@ def _promote_one(
         body["uri"] = dst.storage.uri(prefix)
         payload = json.dumps(body, indent=2, sort_keys=True, default=str).encode()
         dst.storage.write_bytes(f"{prefix}/{layout.MANIFEST_FILE}", payload)  # the commit marker, last
+    evidence.seconds = time.perf_counter() - started
+    return evidence
+
+
+def _publish(source: NamedLake, target: NamedLake, evidence: Evidence, request: Request) -> Evidence:
+    """Phase two for a partition: move the target's pointer to the staged version."""
+    started = time.perf_counter()
+    dst = VersionStore(target.storage)
+    key = evidence.asset.split("/")
     dst.publish(
         key,
         evidence.partition,
-        version,
+        str(evidence.source_version),
         event=EVENT_PROMOTE,
         actor=request.actor,
         reason=request.reason,
@@ -246,14 +258,14 @@ def _promote_one(
             "audit": evidence.audit,
             "source_env": source.env,
             "source_url": source.storage.url,
-            "content_hash": manifest["content_hash"],
+            "content_hash": evidence.content_hash,
             "differences": len(evidence.differences),
             "accepted_differences": bool(evidence.differences),
             "approved_by": request.approved_by,
         },
     )
     evidence.status = PROMOTED
-    evidence.seconds = time.perf_counter() - started
+    evidence.seconds += time.perf_counter() - started
     return evidence
 
 
@@ -293,7 +305,42 @@ def promote(
     if any(e.differences for e in evidence) and not request.reason:
         raise PromotionError("accepting differences needs a --reason for the audit trail")
     ready = [e for e in evidence if e.status == READY]
-    return parallel_map(lambda e: _promote_one(source, target, e, request), ready, workers=COPY_WORKERS)
+    # Phase one, the slow part: every version copied, verified and committed. A failure
+    # here has moved no pointer, so the target's readers see exactly what they saw.
+    parallel_map(lambda e: _stage(source, target, e, request), ready, workers=COPY_WORKERS)
+
+    # Phase two: one small pointer write per partition; if any fails, the others are put back.
+    def publish_one(one: Evidence) -> tuple[Evidence, BaseException | None]:
+        try:
+            return _publish(source, target, one, request), None
+        except Exception as error:  # noqa: BLE001 - collected, compensated, re-raised below
+            return one, error
+
+    outcomes = parallel_map(publish_one, ready, workers=COPY_WORKERS)
+    errors = [error for _, error in outcomes if error is not None]
+    if errors:
+        _restore(target, [one for one, error in outcomes if error is None], request)
+        raise errors[0]
+    return [one for one, _ in outcomes]
+
+
+def _restore(target: NamedLake, moved: Sequence[Evidence], request: Request) -> None:
+    """Put back the pointers a failed phase two had already moved (best effort, then re-raise).
+
+    A partition that had nothing published before keeps its new version: the lake has
+    no "unpublish", and that version passed every gate; the error names the promotion
+    as incomplete and re-running it finishes the rest."""
+    dst = VersionStore(target.storage)
+    for one in moved:
+        if one.target_version is not None:
+            dst.publish(
+                one.asset.split("/"),
+                one.partition,
+                one.target_version,
+                event="rollback",
+                actor=request.actor,
+                reason="promotion aborted part-way; restored the version published before it",
+            )
 
 
 def report_promotion(
