@@ -14,6 +14,7 @@ from platform_assets.lake import history
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
+from platform_assets.maintenance import commands as maintenance_commands
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
+    maintenance_commands.add_commands(commands)
     return parser
 
 
