@@ -130,6 +130,7 @@ class LakeStorage:
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
             retries=settings.storage_retries,
+            ca_bundle=settings.s3_ca_bundle,
         )
 
     @classmethod
@@ -140,6 +141,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         retries: int = 5,
+        ca_bundle: str | None = None,
     ) -> LakeStorage:
         parsed = urlparse(url)
         if parsed.scheme == "s3":
@@ -154,6 +156,8 @@ class LakeStorage:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
+            if ca_bundle:  # a private CA (AWS_CA_BUNDLE), as boto3 is given it
+                kwargs["tls_ca_file_path"] = ca_bundle
             return cls(pafs.S3FileSystem(**kwargs), root, f"s3://{root}", RetryPolicy(attempts=retries))
         if parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
