@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -163,6 +164,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _pg_data: Path | None = None
 
     @property
     def home(self) -> Path:
@@ -212,7 +214,7 @@ class Stack:
             self.services[name].start()
         self._spawn(self._supervise)
         if self.postgres_delay_s:
-            self._spawn(lambda: (time.sleep(self.postgres_delay_s), self._start_postgres(pg_port)))
+            self._spawn(lambda: self._start_postgres_later(pg_port))
         else:
             self._start_postgres(pg_port)
 
@@ -242,10 +244,22 @@ class Stack:
         # As an operator does once per lake: the record that makes it the staging lake.
         subprocess.run([_bin("platform"), "init-lake"], env=self.env, check=True)  # noqa: S603
 
+    def _start_postgres_later(self, port: int) -> None:
+        """After the Dagster services, which must wait for it; a failure lands in its log."""
+        if self._stopping.wait(self.postgres_delay_s):
+            return
+        try:
+            self._start_postgres(port)
+        except Exception as error:  # noqa: BLE001 - a thread's error would vanish otherwise
+            with (self.state / "postgres.log").open("a") as log:
+                log.write(f"PostgreSQL did not start: {error!r}\n")
+
     def _start_postgres(self, port: int) -> None:
         bin_dir = _pg_bin()
-        data = self.state / "pg"
-        data.mkdir(exist_ok=True)
+        # Outside the state folder: as root, initdb runs as `postgres`, which may not
+        # traverse a private parent such as pytest's temporary root.
+        data = Path(tempfile.mkdtemp(prefix="platform-stack-pg-"))
+        self._pg_data = data
         if os.geteuid() == 0:
             shutil.chown(data, "postgres", "postgres")
         subprocess.run(  # noqa: S603 - fixed argv
@@ -281,6 +295,8 @@ class Stack:
         for name in ("daemon", "webserver", "code", "lake", "postgres"):
             if name in self.services:
                 self.services[name].stop()
+        if self._pg_data is not None:
+            shutil.rmtree(self._pg_data, ignore_errors=True)
 
 
 def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
