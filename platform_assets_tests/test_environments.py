@@ -136,3 +136,21 @@ def test_cli_refuses_mismatch_and_missing_record_on_a_local_lake(
 def _keys(endpoint: str, bucket: str) -> list[str]:
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_a_code_server_from_the_image_refuses_to_load_without_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_assets.definitions import build_definitions
+
+    monkeypatch.setenv(REQUIRE_EXPLICIT_ENV, "1")
+    with pytest.raises(SettingsError, match="PLATFORM_ENV is not set"):
+        build_definitions()
+    # Explicitly dev, on a lake another environment owns: refused at load, not at the first run.
+    lake = tmp_path / "lake"
+    staging = Settings.from_env({"PLATFORM_LAKE_URL": str(lake)})
+    identity.init_lake(Settings(**{**staging.__dict__, "env": "staging"}))
+    monkeypatch.setenv("PLATFORM_ENV", "dev")
+    monkeypatch.setenv("PLATFORM_LAKE_URL", str(lake))
+    with pytest.raises(identity.LakeIdentityError, match="belongs to environment 'staging'"):
+        build_definitions()
