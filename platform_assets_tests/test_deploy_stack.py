@@ -30,7 +30,8 @@ pytestmark = pytest.mark.integration
 
 DAY = "2013-01-01"
 SERVING = ["carrier_daily_performance", "route_daily", "flight_delay_features"]
-TIMEOUT_S = 540  # the host is shared; on an idle machine the whole test takes about two minutes
+# Generous: on a shared, loaded host one day's raw -> curated -> serving runs took minutes.
+TIMEOUT_S = 900
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 CAPTURED = """
 query ($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
@@ -80,6 +81,7 @@ def _wait(condition: Any, what: str, stack: Stack) -> Any:
     raise TimeoutError(f"{what} after {TIMEOUT_S}s\n{logs}")
 
 
+@pytest.mark.timeout(1500)
 def test_staging_stack_serves_a_landed_day_through_faults(tmp_path: Path) -> None:
     stack = Stack(tmp_path / "stack", sensor_interval_s=2, postgres_delay_s=10)
     try:
@@ -98,6 +100,7 @@ def test_staging_stack_serves_a_landed_day_through_faults(tmp_path: Path) -> Non
         for worker in workers:
             os.kill(worker.pid, signal.SIGKILL)
         os.kill(stack.services["daemon"].pid, signal.SIGKILL)
+        print(f"killed run {victim['runId']} ({len(workers)} worker process) and the daemon", flush=True)
 
         pointers = [f"platform/serving/{name}/date={DAY}/_published.json" for name in SERVING]
         _wait(lambda: set(pointers) <= set(_keys(stack)), f"{DAY} not published in serving", stack)
