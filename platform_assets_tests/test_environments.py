@@ -83,7 +83,7 @@ def test_dev_gives_a_new_lake_its_identity_on_first_use(tmp_path: Path) -> None:
     assert record["created_at"] and record["created_by"]
 
 
-def test_prod_process_refuses_a_staging_lake_before_any_write(
+def test_prod_and_dev_processes_refuse_a_staging_bucket_before_any_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bucket = make_bucket(s3_endpoint)
@@ -97,6 +97,10 @@ def test_prod_process_refuses_a_staging_lake_before_any_write(
     with pytest.raises(identity.LakeAlreadyInitialised):  # If-None-Match: moto refuses a rewrite
         identity.init_lake(staging)
     before = _keys(s3_endpoint, bucket)
+
+    prod = Settings(**{**staging.__dict__, "env": "prod"})
+    with pytest.raises(identity.LakeIdentityError, match="environment 'staging'.*PLATFORM_ENV=prod"):
+        identity.ensure_lake_identity(prod)
 
     # A dev process (http allowed) pointed at the staging bucket: refused, names both.
     monkeypatch.setenv("PLATFORM_LAKE_URL", url)
