@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 BUCKET = "staging-lake"
 LAKE_URL = f"s3://{BUCKET}/platform"
 RESTART_BACKOFF_S = 1.0
+# What dagster-postgres logs while it waits for the database (then it gives up and exits).
+DB_RETRY_MESSAGE = "Retrying failed database connection"
 # Stand-in credentials for moto; a real deployment takes them from its role.
 _MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "stack", "AWS_SECRET_ACCESS_KEY": "stack"}
 
@@ -248,11 +250,20 @@ class Stack:
         """After the Dagster services, which must wait for it; a failure lands in its log."""
         if self._stopping.wait(self.postgres_delay_s):
             return
+        # A fault to rehearse: PostgreSQL arrives only once the services have found it missing.
+        deadline = time.monotonic() + 180
+        while not all(self._tried_database(name) for name in ("webserver", "daemon")):
+            if self._stopping.wait(0.5) or time.monotonic() > deadline:
+                break
         try:
             self._start_postgres(port)
         except Exception as error:  # noqa: BLE001 - a thread's error would vanish otherwise
             with (self.state / "postgres.log").open("a") as log:
                 log.write(f"PostgreSQL did not start: {error!r}\n")
+
+    def _tried_database(self, name: str) -> bool:
+        service = self.services[name]
+        return service.starts >= 2 or DB_RETRY_MESSAGE in service.log.read_text(errors="replace")
 
     def _start_postgres(self, port: int) -> None:
         bin_dir = _pg_bin()

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from platform_assets.catalog import Catalog
-from platform_assets.deploy_stack import BUCKET, Stack, _bin, graphql
+from platform_assets.deploy_stack import BUCKET, DB_RETRY_MESSAGE, Stack, _bin, graphql
 from platform_assets_tests import expected
 
 pytestmark = pytest.mark.integration
@@ -83,10 +83,14 @@ def _wait(condition: Any, what: str, stack: Stack) -> Any:
 
 @pytest.mark.timeout(1500)
 def test_staging_stack_serves_a_landed_day_through_faults(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "stack", sensor_interval_s=2, postgres_delay_s=10)
+    # PostgreSQL starts only after the webserver and daemon have failed to reach it.
+    stack = Stack(tmp_path / "stack", sensor_interval_s=2, postgres_delay_s=1)
     try:
         stack.start()
         stack.wait_until_ready()
+        for name in ("webserver", "daemon"):  # they came up before PostgreSQL, and waited for it
+            service = stack.services[name]
+            assert service.starts >= 2 or DB_RETRY_MESSAGE in service.log.read_text()
         landed_at = time.monotonic()
         subprocess.run([_bin("platform"), "land", "--start", DAY, "--quiet"], env=stack.env, check=True)  # noqa: S603
 
