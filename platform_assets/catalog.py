@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from platform_assets.lake import history, layout
+from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
 from platform_assets.lake.versions import (
     KIND_PARQUET,
@@ -84,8 +85,11 @@ class Catalog:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Catalog:
-        """The lake the platform itself would use in this environment."""
-        return cls(LakeStorage.from_settings(Settings.from_env(environ)))
+        """The lake the platform itself would use in this environment, once its identity
+        record agrees with that environment (a prod notebook cannot read staging by accident)."""
+        settings = Settings.from_env(environ)
+        ensure_lake_identity(settings)
+        return cls(LakeStorage.from_settings(settings))
 
     @property
     def url(self) -> str:

@@ -10,7 +10,7 @@ import sys
 from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
-from platform_assets.lake import history
+from platform_assets.lake import history, identity
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
@@ -26,7 +26,22 @@ def _day(text: str) -> date:
 
 
 def _storage() -> LakeStorage:
-    return LakeStorage.from_settings(Settings.from_env())
+    """The lake, after its identity record agrees with PLATFORM_ENV (before any write)."""
+    settings = Settings.from_env()
+    identity.ensure_lake_identity(settings)
+    return LakeStorage.from_settings(settings)
+
+
+def cmd_init_lake(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        record = identity.init_lake(settings)
+    except identity.LakeAlreadyInitialised:
+        found = identity.read_identity(settings)
+        print(f"platform: {identity.identity_url(settings)} exists already: {found}", file=sys.stderr)
+        return 0 if found is not None and found.environment == settings.env else 1
+    print(f"initialised {settings.lake_url} as the {record.environment} lake ({record.region})")
+    return 0
 
 
 def cmd_land(args: argparse.Namespace) -> int:
@@ -270,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
     maintenance_commands.add_commands(commands)
+
+    init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
+    init.set_defaults(func=cmd_init_lake)
     return parser
 
 
@@ -282,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SettingsError as error:
         print(f"platform: configuration error: {error}", file=sys.stderr)
+        return 2
+    except identity.LakeIdentityError as error:
+        print(f"platform: wrong lake: {error}", file=sys.stderr)
         return 2
     except (LakeIntegrityError, VersionError, LakePathError, AssetPathError, PartitionKeyError) as error:
         # Bad input or a damaged lake: a message that names the path, not a traceback.

@@ -156,6 +156,7 @@ class LakeStorage:
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
             retries=settings.storage_retries,
+            ca_bundle=settings.s3_ca_bundle,
         )
 
     @classmethod
@@ -166,6 +167,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         retries: int = 5,
+        ca_bundle: str | None = None,
     ) -> LakeStorage:
         parsed = urlparse(url)
         if parsed.scheme == "s3":
@@ -180,6 +182,8 @@ class LakeStorage:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
+            if ca_bundle:  # a private CA (AWS_CA_BUNDLE), as boto3 is given it
+                kwargs["tls_ca_file_path"] = ca_bundle
             return cls(
                 pafs.S3FileSystem(**kwargs),
                 root,
