@@ -198,6 +198,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if problems:
         print(f"\n{len(problems)} unreadable pointer(s) or manifest(s); `platform verify` checks everything:")
         print("\n".join(f"  {problem}" for problem in problems))
+    from platform_assets.automation.landing_rejects import rejected_summary
+
+    print(rejected_summary(store.storage))
     return 0
 
 

@@ -125,3 +125,20 @@ def rejected_files(storage: LakeStorage) -> list[RejectedFile]:
             except (ValueError, KeyError, TypeError, OSError) as problem:
                 found.append(RejectedFile(rel, rel, f"unreadable reason file: {problem}", "-"))
     return sorted(found, key=lambda r: (r.rejected_at, r.landing_path))
+
+
+def rejected_summary(storage: LakeStorage, limit: int = 20) -> str:
+    """The landing lines of `platform status`: every rejection still waiting for a person."""
+    found = rejected_files(storage)
+    if not found:
+        return f"landing: nothing rejected ({storage.uri(REJECTED_AREA)} is empty)"
+    lines = [
+        f"landing: {len(found)} rejected file(s) in {storage.uri(REJECTED_AREA)}; handle each by deleting it "
+        "(and its .reason.json) or by fixing its name and moving it back into landing/"
+    ]
+    for item in found[:limit]:
+        where = "" if item.moved else " (could not be moved; still in landing)"
+        lines.append(f"  {item.landing_path}: {item.reason}{where} [rejected {item.rejected_at}]")
+    if len(found) > limit:
+        lines.append(f"  ... and {len(found) - limit} more")
+    return "\n".join(lines)

@@ -410,11 +410,9 @@ def _list_daily(
     if high:
         floor = date.fromisoformat(high) - timedelta(days=settings.lookback_days)
         start_after = f"{dataset.folder}/{floor.isoformat()}"  # sorts just before that day's file
-    sweep = (
-        area.storage.is_local
-        or now - cursor.swept.get(dataset.name, 0.0) >= settings.sweep_interval_minutes * 60
-    )
-    if sweep and not area.storage.is_local:
+    due = now - cursor.swept.get(dataset.name, float("-inf")) >= settings.sweep_interval_minutes * 60
+    sweep = area.storage.is_local or start_after is None or due
+    if sweep and not area.storage.is_local:  # a full listing, whatever asked for it, is a sweep
         result.cursor.swept[dataset.name] = now
     entries = area.list_folder(dataset.folder, None if sweep else start_after)
 
