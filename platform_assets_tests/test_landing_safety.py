@@ -139,6 +139,22 @@ def test_links_in_landing_are_never_read_and_are_surfaced_with_their_target(
                 assert b"token-outside-7f3a" not in path.read_bytes(), path
 
 
+def test_a_linked_dataset_folder_is_rejected_not_listed(tmp_path: Path, webhook: Webhook) -> None:
+    lake = local_lake(tmp_path)
+    root = Path(lake.url)
+    elsewhere = tmp_path / "elsewhere"
+    _write_in_place(elsewhere / "2013-02-01.csv", b"weather from outside\n")
+    lake.storage.write_bytes(landing_path("flights", "2013-02-01"), b"x\n")
+    (root / "landing/weather").symlink_to(elsewhere, target_is_directory=True)
+    with dg.instance_for_test() as instance:
+        (request,) = Ticker(lake, instance, AutomationSettings()).tick()
+    assert request.asset_selection == [RAW_FLIGHTS]
+    (alert,) = _landing_alerts(webhook)
+    assert alert["files"][0]["path"] == "landing/weather" and str(elsewhere) in alert["files"][0]["reason"]
+    assert (root / "landing/_rejected/_landing/weather").is_symlink()
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["2013-02-01.csv"]  # the target is untouched
+
+
 def test_storage_refuses_links_for_reading_writing_and_listing(tmp_path: Path) -> None:
     storage = local_lake(tmp_path).storage
     root = Path(storage.root)

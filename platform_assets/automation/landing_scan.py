@@ -15,7 +15,15 @@ outside it and is re-ingested by hand (`platform land`, then launch the partitio
 Change detection is two-step: a cheap fingerprint (S3 ETag, or local size and
 mtime) says "maybe changed"; the content checksum (the ETag, which is the MD5 of a
 single-part upload, or a local SHA-256) decides. Re-landing identical bytes moves
-the fingerprint but not the checksum, so nothing is ingested twice."""
+the fingerprint but not the checksum, so nothing is ingested twice.
+
+Every entry a tick lists is sorted into one of three: a complete landing file
+(ingested when new or changed), a pending one (not complete yet under its dataset's
+completion rule, see `landing_rules.py`), or a rejection (anything else, links
+included: the sensor moves it to `landing/_rejected/`, see `landing_rejects.py`).
+Misnamed files sorting before the window would never be listed by a windowed S3
+listing, so each dataset folder is also listed whole every `sweep_interval_minutes`;
+a local folder is read whole every tick anyway (one directory read)."""
 
 from __future__ import annotations
 
@@ -414,7 +422,10 @@ def _list_daily(
     sweep = area.storage.is_local or start_after is None or due
     if sweep and not area.storage.is_local:  # a full listing, whatever asked for it, is a sweep
         result.cursor.swept[dataset.name] = now
-    entries = area.list_folder(dataset.folder, None if sweep else start_after)
+    try:
+        entries = area.list_folder(dataset.folder, None if sweep else start_after)
+    except local_fs.LakeLinkError:
+        return _Folder()  # the folder itself is a link: rejected with the top of landing/
 
     def identify(name: str) -> tuple[LandingDataset, str] | str:
         day, problem = day_file_problem(name, dataset.ext, dataset.partitions_def)
