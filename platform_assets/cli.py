@@ -11,6 +11,7 @@ from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
 from platform_assets.lake import history
+from platform_assets.lake.landing import REJECTED_FOLDER
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
@@ -34,7 +35,7 @@ def cmd_land(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise SystemExit("--end is before --start")
     storage = _storage()
-    if args.if_empty and storage.list_names("landing"):
+    if args.if_empty and [n for n in storage.list_names("landing") if n != REJECTED_FOLDER]:
         print(f"{storage.uri('landing')} already has files; nothing landed (--if-empty)")
         return 0
     land, file_count = landing_source(args.domain)
