@@ -23,6 +23,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -140,3 +141,9 @@ def move_entry(root: str, src: str, dst: str) -> None:
     if os.path.lexists(destination):
         raise FileExistsError(destination)
     os.rename(f"{root}/{src}", destination)
+
+
+def open_lock(full: str) -> BinaryIO:
+    """A lock file opened for `flock`: created 0640 at most, never through a link at its name."""
+    fd = os.open(full, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+    return os.fdopen(fd, "a+b")

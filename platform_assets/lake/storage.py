@@ -249,8 +249,8 @@ class LakeStorage:
         path = self.full_path(rel)
         if not self.is_local:
             return self.retrying("write", rel, lambda: self._s3_put_if(rel, data, expected))
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
-        with open(f"{path}.lock", "a+b") as lock:
+        local_fs.make_dirs(self.root, posixpath.dirname(rel))
+        with local_fs.open_lock(f"{path}.lock") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 current = self.read_object(rel)
