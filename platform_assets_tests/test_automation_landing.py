@@ -183,7 +183,9 @@ def test_cursor_round_trips_and_an_unreadable_one_starts_over() -> None:
     cursor = LandingCursor(
         high_water={"flights": "2013-02-02"},
         files={"flights": {"2013-02-02.csv": ["10:1", "sha256:ab"]}},
-        strays={"flights": ["landing/flights/notes.txt"]},
+        unmovable={"flights": ["landing/flights/notes.txt"]},
+        pending={"flights": {"2013-02-03.csv": "5:2"}},
+        swept={"flights": 12.5},
     )
     assert LandingCursor.parse(cursor.dumps()) == cursor
     for unreadable in (None, "", "not json", '{"format": 99}'):

@@ -141,7 +141,7 @@ class LandingCursor:
 
     high_water: dict[str, str] = field(default_factory=dict)
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    strays: dict[str, list[str]] = field(default_factory=dict)
+    unmovable: dict[str, list[str]] = field(default_factory=dict)
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
     swept: dict[str, float] = field(default_factory=dict)
 
@@ -158,7 +158,7 @@ class LandingCursor:
         return cls(
             high_water=dict(data.get("high_water", {})),
             files=dict(data.get("files", {})),
-            strays=dict(data.get("strays", {})),
+            unmovable=dict(data.get("unmovable", {})),
             pending=dict(data.get("pending", {})),
             swept=dict(data.get("swept", {})),
         )
@@ -168,7 +168,7 @@ class LandingCursor:
             "format": CURSOR_FORMAT,
             "high_water": self.high_water,
             "files": self.files,
-            "strays": self.strays,
+            "unmovable": self.unmovable,
             "pending": self.pending,
             "swept": self.swept,
         }
@@ -360,8 +360,8 @@ def scan_landing(
             floor_high = result.cursor.high_water.get(dataset.name)
             result.cursor.files[dataset.name] = _within_window(kept, floor_high, settings.lookback_days)
     still = {r.path for r in result.rejected}  # an alerted path that is gone is forgotten
-    result.cursor.strays = {
-        k: kept for k, v in cursor.strays.items() if (kept := [p for p in v if p in still])
+    result.cursor.unmovable = {
+        k: kept for k, v in cursor.unmovable.items() if (kept := [p for p in v if p in still])
     }
     return result
 

@@ -108,7 +108,7 @@ def _handle_rejections(
     that could not be moved is remembered in the cursor so it is not alerted again."""
     from platform_assets.automation.alerts import landing_rejected_payload, send_alert
 
-    alerted = {path for paths in cursor.strays.values() for path in paths}
+    alerted = {path for paths in cursor.unmovable.values() for path in paths}
     fresh = [r for r in scan.rejected if r.path not in alerted]
     if not fresh:
         return
@@ -118,7 +118,7 @@ def _handle_rejections(
     for rejection in fresh:
         done = reject(storage, rejection)
         if not done.moved:
-            stuck = scan.cursor.strays.setdefault(rejection.dataset, [])
+            stuck = scan.cursor.unmovable.setdefault(rejection.dataset, [])
             stuck[:] = [*stuck, rejection.path][-MAX_STRAYS_REMEMBERED:]
 
 
