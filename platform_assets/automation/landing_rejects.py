@@ -83,7 +83,7 @@ def reject(storage: LakeStorage, rejection: Rejection, at: datetime | None = Non
     moved, error = True, None
     try:
         _move(storage, rejection.path, destination)
-    except (OSError, LakePathError) as problem:
+    except (OSError, LakePathError, local_fs.LakeLinkError) as problem:
         moved, error = False, str(problem)
     record = {
         "landing_path": rejection.path,
@@ -129,7 +129,10 @@ def rejected_files(storage: LakeStorage) -> list[RejectedFile]:
 
 def rejected_summary(storage: LakeStorage, limit: int = 20) -> str:
     """The landing lines of `platform status`: every rejection still waiting for a person."""
-    found = rejected_files(storage)
+    try:
+        found = rejected_files(storage)
+    except local_fs.LakeLinkError as error:
+        return f"landing: {REJECTED_AREA} not read: {error}"
     if not found:
         return f"landing: nothing rejected ({storage.uri(REJECTED_AREA)} is empty)"
     lines = [
