@@ -11,6 +11,7 @@ from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
 from platform_assets.lake import history, identity
+from platform_assets.lake.landing import REJECTED_FOLDER
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
@@ -50,7 +51,7 @@ def cmd_land(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise SystemExit("--end is before --start")
     storage = _storage()
-    if args.if_empty and storage.list_names("landing"):
+    if args.if_empty and [n for n in storage.list_names("landing") if n != REJECTED_FOLDER]:
         print(f"{storage.uri('landing')} already has files; nothing landed (--if-empty)")
         return 0
     land, file_count = landing_source(args.domain)
@@ -214,6 +215,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if problems:
         print(f"\n{len(problems)} unreadable pointer(s) or manifest(s); `platform verify` checks everything:")
         print("\n".join(f"  {problem}" for problem in problems))
+    from platform_assets.automation.landing_rejects import rejected_summary
+
+    print(rejected_summary(store.storage))
     return 0
 
 
