@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -20,8 +21,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from platform_assets.catalog import Catalog
 from platform_assets.definitions import build_definitions
-from platform_assets.domains.flights import model
-from platform_assets.lake import history
+from platform_assets.domains.flights import model, retrain
+from platform_assets.lake import history, layout
 from platform_assets.ml import load_model
 from platform_assets_tests.conftest import Lake, local_lake
 from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
@@ -33,6 +34,7 @@ FIRST, LAST = "2013-01-01", "2013-01-07"
 HELD_OUT = ["2013-01-05", "2013-01-06"]
 SMALL = {"window_days": 6, "holdout_days": 2}
 MODEL = "ml/delay_model"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "delays.ipynb"
 
 
 @dataclass
@@ -206,3 +208,60 @@ def test_scores_cover_every_flight_and_follow_a_model_rollback(built: Built) -> 
     assert set(rescored["model_version"]) == {first}
     assert history.publish_stack(store.pointer(model.MODEL_KEY, WEEK))[-1] == first
     print(f"\nscored {len(scores)} flights of {LAST} in a {score_seconds:.1f}s run")
+
+
+def test_a_drift_warning_requests_a_retrain_that_only_the_gate_can_publish(built: Built) -> None:
+    store = built.lake.versions
+    scores_key = ("serving", "delay_scores")
+    if store.published_version(scores_key, LAST) is None:
+        assert built.run(scores_key, LAST).success
+    # The window's four training days are Tuesday to Friday; the scored day is a Monday.
+    audit = history.audit_status(
+        store.storage, layout.version_path(scores_key, LAST, store.published_version(scores_key, LAST))
+    )
+    drift = audit["checks"]["feature_drift"]
+    assert drift["passed"] is False and drift["severity"] == "WARN"
+    assert "day_of_week" in drift["metadata"]["drifted"]
+
+    sensor = built.defs.resolve_sensor_def(retrain.SENSOR_NAME)
+    context = dg.build_sensor_context(instance=built.instance, resources={"lake": built.lake.resource})
+    tick = sensor.evaluate_tick(context)
+    assert [(r.partition_key, r.run_config) for r in tick.run_requests] == [
+        (WEEK, {"ops": {"delay_model": {"config": {"through": LAST}}}})
+    ]
+    assert sensor.job_name == retrain.TRAINING_JOB_NAME
+    job = built.defs.resolve_job_def(retrain.TRAINING_JOB_NAME)
+    assert "gate_ml__delay_model" in job.graph.node_dict  # the retrain cannot skip the gate
+    again = dg.build_sensor_context(
+        instance=built.instance, resources={"lake": built.lake.resource}, cursor=tick.cursor
+    )
+    assert sensor.evaluate_tick(again).run_requests == []
+
+    before = store.published_version(model.MODEL_KEY, WEEK)
+    result = built.run(model.MODEL_KEY, WEEK, {"through": LAST})
+    newest = store.versions(model.MODEL_KEY, WEEK)[-1]
+    passed = all(e.passed for e in result.get_asset_check_evaluations())
+    assert store.published_version(model.MODEL_KEY, WEEK) == (newest if passed else before)
+
+
+def test_notebook_loads_the_published_model_and_scores_through_the_catalog(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    store = built.lake.versions
+    if store.published_version(("serving", "delay_scores"), LAST) is None:
+        assert built.run(("serving", "delay_scores"), LAST).success
+    for name, value in built.lake.env().items():  # the kernel inherits this environment
+        monkeypatch.setenv(name, value)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(
+        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    text = "\n".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    published = store.published_version(model.MODEL_KEY, WEEK)
+    assert f"model {published} for week {WEEK}" in text
+    assert "scored by model version(s):" in text
+    assert len([o for o in outputs if "image/png" in o.get("data", {})]) >= 4  # two before, two model plots
