@@ -224,7 +224,9 @@ def test_a_drift_warning_requests_a_retrain_that_only_the_gate_can_publish(built
     assert "day_of_week" in drift["metadata"]["drifted"]
 
     sensor = built.defs.resolve_sensor_def(retrain.SENSOR_NAME)
-    context = dg.build_sensor_context(instance=built.instance, resources={"lake": built.lake.resource})
+    context = dg.build_sensor_context(
+        instance=built.instance, resources={"lake": built.lake.resource}, definitions=built.defs
+    )
     tick = sensor.evaluate_tick(context)
     assert [(r.partition_key, r.run_config) for r in tick.run_requests] == [
         (WEEK, {"ops": {"delay_model": {"config": {"through": LAST}}}})
@@ -233,7 +235,10 @@ def test_a_drift_warning_requests_a_retrain_that_only_the_gate_can_publish(built
     job = built.defs.resolve_job_def(retrain.TRAINING_JOB_NAME)
     assert "gate_ml__delay_model" in job.graph.node_dict  # the retrain cannot skip the gate
     again = dg.build_sensor_context(
-        instance=built.instance, resources={"lake": built.lake.resource}, cursor=tick.cursor
+        instance=built.instance,
+        resources={"lake": built.lake.resource},
+        cursor=tick.cursor,
+        definitions=built.defs,
     )
     assert sensor.evaluate_tick(again).run_requests == []
 
@@ -265,3 +270,24 @@ def test_notebook_loads_the_published_model_and_scores_through_the_catalog(
     assert f"model {published} for week {WEEK}" in text
     assert "scored by model version(s):" in text
     assert len([o for o in outputs if "image/png" in o.get("data", {})]) >= 4  # two before, two model plots
+
+
+def test_scores_follow_new_feature_partitions_but_not_model_releases(built: Built) -> None:
+    defs, instance = built.defs, built.instance
+    scores = dg.AssetKey(["serving", "delay_scores"])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert built.run(model.MODEL_KEY, WEEK).success  # a release alone rescores nothing
+    after_release = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert after_release.get_num_requested(scores) == 0
+    everything = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    dg.materialize(
+        [*everything, *defs.asset_checks],
+        selection=[dg.AssetKey(list(model.FEATURES_KEY))],
+        partition_key=LAST,
+        resources=defs.resources,
+        instance=instance,
+    )
+    after_features = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=after_release.cursor
+    )
+    assert set(after_features.get_requested_partitions(scores)) == {LAST}

@@ -19,7 +19,6 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from platform_assets.automation.conditions import parents_ready
 from platform_assets.domains.flights import model
 from platform_assets.domains.flights.config import DAILY, DOMAIN, domain_config
 from platform_assets.lake.history import record_audit
@@ -40,12 +39,25 @@ _FEATURES_IN = sorted({*_ID_COLUMNS, *model.FEATURE_COLUMNS})
 
 
 def scores_follow_features() -> dg.AutomationCondition:
-    """Rebuild a day when its feature partition is updated (not when a model is released)."""
+    """Rebuild a day when its feature partition is updated (not when a model is released).
+
+    The platform's `parents_ready` brakes apply, except that only the features' audit
+    must have passed: a model whose gate refused a retrain is still published (the
+    previous version), so a refused retrain must not stop new days from being scored."""
     AC = dg.AutomationCondition
-    updated = AC.any_deps_match(AC.newly_updated() & ~AC.executed_with_root_target()).allow(
-        dg.AssetSelection.assets(list(model.FEATURES_KEY))
-    )
-    return (updated.with_label("features_updated").since_last_handled() & parents_ready()).with_label(
+    features = dg.AssetSelection.assets(list(model.FEATURES_KEY))
+    updated = AC.any_deps_match(AC.newly_updated() & ~AC.executed_with_root_target()).allow(features)
+    audited = AC.all_deps_match(
+        AC.all_checks_match(AC.check_passed() | AC.will_be_requested(), blocking_only=True)
+    ).allow(features)
+    ready = (
+        ~AC.any_deps_missing()
+        & ~AC.any_deps_match(AC.will_be_requested()).with_label("parent_requested_this_tick")
+        & ~AC.any_deps_match(AC.run_in_progress()).with_label("parent_running")
+        & audited.with_label("features_audit_passed")
+        & ~AC.in_progress()
+    ).with_label("parents_ready")
+    return (updated.with_label("features_updated").since_last_handled() & ready).with_label(
         "scores_follow_features"
     )
 
