@@ -304,7 +304,7 @@ class Catalog:
             raise CatalogError(f"{asset} has nothing published{'' if as_of is None else f' at {as_of}'}")
         kinds = {m["kind"] for m in manifests}
         if kinds != {KIND_PARQUET}:
-            raise CatalogError(f"{asset} holds landed files, not a table; read it with VersionStore")
+            raise CatalogError(f"{asset} holds files (landed data, a model), not a table; see artifact()")
         return manifests
 
     def _dataset(
