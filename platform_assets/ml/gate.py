@@ -26,7 +26,7 @@ import pandas as pd
 
 from platform_assets.lake import layout
 from platform_assets.lake.history import record_audit
-from platform_assets.lake.versions import VersionError, VersionStore
+from platform_assets.lake.versions import StalePublishError, VersionError, VersionStore
 from platform_assets.ml import metrics, serialise
 from platform_assets.quality.outcome import ERROR, Judged, Outcome, check_result, not_evaluated
 
@@ -162,12 +162,14 @@ class Gate:
         outcomes = [beats_baseline(candidate["model"], self.spec.thresholds)]
         outcomes.append(no_regression(self.spec, self.store, candidate, current))
         passed = not any(o.blocks for o in outcomes)
-        if pending:
-            self._settle(partition, version, outcomes, passed)
-        return [Judged(partition, version, passed or not pending, o) for o in outcomes]
+        published = self._settle(partition, version, outcomes, passed) if pending else True
+        return [Judged(partition, version, published, o) for o in outcomes]
 
-    def _settle(self, partition: str | None, version: str, outcomes: list[Outcome], passed: bool) -> None:
-        """Write the verdict beside the model and its evaluation; publish both only if it passed."""
+    def _settle(self, partition: str | None, version: str, outcomes: list[Outcome], passed: bool) -> bool:
+        """Write the verdict beside the model and its evaluation; publish both only if it passed.
+
+        True when published; False when it failed, or when a later run's model of this
+        partition was published first (the pointer never moves back but by rollback)."""
         checks = {o.check: o.record() for o in outcomes}
         evaluation = run_version(self.store, self.spec.evaluation_key, partition, self.run_id)
         pair = [(self.spec.model_key, version)]
@@ -175,10 +177,15 @@ class Gate:
         for key, written in pair:
             extra = {"model_version": version, "evaluation_version": evaluation}
             record_audit(self.store, key, partition, written, passed=passed, checks=checks, extra=extra)
-        if passed:
-            summary = {"audit": "passed", "gate": {o.check: o.metadata for o in outcomes}, "run": self.run_id}
+        if not passed:
+            return False
+        summary = {"audit": "passed", "gate": {o.check: o.metadata for o in outcomes}, "run": self.run_id}
+        try:
             for key, written in pair:
                 self.store.publish(key, partition, written, actor=f"run:{self.run_id}", checks=summary)
+        except StalePublishError:
+            return False
+        return True
 
 
 def gate_checks(spec: GateSpec, partitioned: bool = True) -> dg.AssetChecksDefinition:

@@ -23,7 +23,7 @@ from platform_assets.domains.flights import model
 from platform_assets.domains.flights.config import DAILY, DOMAIN, domain_config
 from platform_assets.lake.history import record_audit
 from platform_assets.lake.io_manager import PUBLISH_AFTER_AUDIT, PUBLISH_POLICY_KEY
-from platform_assets.lake.versions import RawFile, VersionStore
+from platform_assets.lake.versions import RawFile, StalePublishError, VersionStore
 from platform_assets.ml import drift, serialise
 from platform_assets.ml.gate import run_version
 from platform_assets.quality.outcome import ERROR, WARN, Judged, Outcome, check_result, not_evaluated
@@ -138,13 +138,17 @@ class ScoreAudit:
             self._drift(manifest, frame),
         ]
         passed = not any(o.blocks for o in outcomes)
+        published = passed or not pending
         if pending:
             checks = {o.check: o.record() for o in outcomes}
             record_audit(self.store, SCORES_KEY, day, version, passed=passed, checks=checks)
             if passed:
                 summary = {"audit": "passed", "warnings": [o.check for o in outcomes if not o.passed]}
-                self.store.publish(SCORES_KEY, day, version, actor=f"run:{self.run_id}", checks=summary)
-        return [Judged(day, version, passed or not pending, o) for o in outcomes]
+                try:
+                    self.store.publish(SCORES_KEY, day, version, actor=f"run:{self.run_id}", checks=summary)
+                except StalePublishError:
+                    published = False  # a later run's scores of this day were published first
+        return [Judged(day, version, published, o) for o in outcomes]
 
     @staticmethod
     def _every_flight(scores: pd.DataFrame, features: pd.DataFrame) -> Outcome:
