@@ -117,7 +117,12 @@ class ScoreAudit:
     def __init__(self, store: VersionStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
-        self.psi_warn = float(domain_config()["scores"]["drift_psi_warn"])
+        settings = domain_config()["scores"]
+        self.psi_warn = float(settings["drift_psi_warn"])
+        self.watched = list(settings["drift_features"])
+        unknown = sorted(set(self.watched) - set(model.FEATURE_COLUMNS))
+        if unknown:
+            raise ValueError(f"flights.toml [scores] drift_features: {unknown} are not model features")
 
     def judge(self, day: str) -> list[Judged]:
         version = run_version(self.store, SCORES_KEY, day, self.run_id)
@@ -186,7 +191,9 @@ class ScoreAudit:
         if used is None:
             return not_evaluated(CHECK_DRIFT, "the scores name no model version")
         trained = self.store.manifest(model.MODEL_KEY, used["partition"], used["version"])
-        values = drift.feature_psi(trained["model"]["training_profile"], model.model_frame(features))
+        profile = trained["model"]["training_profile"]
+        watched = {"features": {k: v for k, v in profile["features"].items() if k in self.watched}}
+        values = drift.feature_psi(watched, model.model_frame(features))
         drifted = {k: v for k, v in values.items() if v > self.psi_warn}
         worst = max(values, key=values.get) if values else ""
         metadata = {
