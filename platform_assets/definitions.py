@@ -28,7 +28,8 @@ def build_definitions(
         assets=assets,
         # Write, audit, publish: each contract's checks publish the versions that pass.
         asset_checks=[*flights.asset_checks],
-        sensors=automation.platform_sensors(assets, settings),
+        sensors=[*automation.platform_sensors(assets, settings), *flights.sensors],
+        jobs=[*flights.jobs],
         # One process per run: daily partitions are small, and on a small host the
         # per-step interpreter start-up of the multiprocess executor dominated a
         # run's latency. Parallelism comes from the run queue (per-zone limits).
