@@ -15,10 +15,8 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
+from platform_assets.lake.storage import LakeStorage, PreconditionFailed
 from platform_assets.settings import Settings
 
 IDENTITY_FILE = "_lake.json"
@@ -65,24 +63,16 @@ def _actor() -> str:
     return os.environ.get("PLATFORM_ACTOR") or f"{user}@{socket.gethostname()}"
 
 
-def _s3(settings: Settings) -> tuple[Any, str, str]:
-    import boto3
-
-    parsed = urlparse(settings.lake_url)
-    prefix = parsed.path.strip("/")
-    client = boto3.client(
-        "s3",
+def _storage(settings: Settings) -> LakeStorage:
+    """The lake's own storage, so the record is written and read like every small object:
+    a create-only conditional write and a whole-object read (see `LakeStorage`)."""
+    return LakeStorage.from_url(
+        settings.lake_url,
         endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-        verify=settings.s3_ca_bundle or None,
+        region=settings.s3_region,
+        retries=settings.storage_retries,
+        ca_bundle=settings.s3_ca_bundle,
     )
-    return client, parsed.netloc, f"{prefix}/{IDENTITY_FILE}" if prefix else IDENTITY_FILE
-
-
-def _local(settings: Settings) -> Path:
-    parsed = urlparse(settings.lake_url)
-    root = parsed.path if parsed.scheme == "file" else settings.lake_url
-    return Path(root).expanduser().resolve() / IDENTITY_FILE
 
 
 def identity_url(settings: Settings) -> str:
@@ -91,18 +81,11 @@ def identity_url(settings: Settings) -> str:
 
 def read_identity(settings: Settings) -> LakeIdentity | None:
     """The lake's record, or None when it has none (a whole-object read)."""
-    where = identity_url(settings)
-    if not settings.lake_url.startswith("s3://"):
-        path = _local(settings)
-        return LakeIdentity.from_json(path.read_bytes(), where) if path.is_file() else None
-    client, bucket, key = _s3(settings)
     try:
-        answer = client.get_object(Bucket=bucket, Key=key)
-    except client.exceptions.NoSuchKey:
-        return None
-    except client.exceptions.NoSuchBucket:
+        found = _storage(settings).read_object(IDENTITY_FILE)
+    except FileNotFoundError:
         raise LakeIdentityError(f"the lake's bucket does not exist: {settings.lake_url}") from None
-    return LakeIdentity.from_json(answer["Body"].read(), where)
+    return None if found is None else LakeIdentity.from_json(found[0], identity_url(settings))
 
 
 def init_lake(settings: Settings) -> LakeIdentity:
@@ -116,35 +99,14 @@ def init_lake(settings: Settings) -> LakeIdentity:
         created_by=_actor(),
         lake_url=settings.lake_url,
     )
-    where = identity_url(settings)
-    if not settings.lake_url.startswith("s3://"):
-        path = _local(settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise LakeAlreadyInitialised(
-                f"{where} exists already; a lake's identity is never rewritten"
-            ) from None
-        with os.fdopen(fd, "wb") as out:
-            out.write(record.to_json())
-            out.flush()
-            os.fsync(out.fileno())
-        return record
-    from botocore.exceptions import ClientError
-
-    client, bucket, key = _s3(settings)
     try:
-        client.put_object(Bucket=bucket, Key=key, Body=record.to_json(), IfNoneMatch="*")
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if code in ("PreconditionFailed", "ConditionalRequestConflict"):
-            raise LakeAlreadyInitialised(
-                f"{where} exists already; a lake's identity is never rewritten"
-            ) from None
-        if code == "NoSuchBucket":
-            raise LakeIdentityError(f"the lake's bucket does not exist: {settings.lake_url}") from None
-        raise
+        _storage(settings).write_object_if(IDENTITY_FILE, record.to_json(), expected=None)
+    except PreconditionFailed:
+        raise LakeAlreadyInitialised(
+            f"{identity_url(settings)} exists already; a lake's identity is never rewritten"
+        ) from None
+    except FileNotFoundError:
+        raise LakeIdentityError(f"the lake's bucket does not exist: {settings.lake_url}") from None
     return record
 
 

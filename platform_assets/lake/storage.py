@@ -115,6 +115,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         is_local: bool | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
@@ -124,6 +125,7 @@ class LakeStorage:
         self.retry = retry or RetryPolicy()
         self.endpoint_url = endpoint_url
         self.region = region
+        self.ca_bundle = ca_bundle
         self._client: Any = None
 
     def retrying(self, operation: str, rel: str, call: Callable[[], T]) -> T:
@@ -193,6 +195,7 @@ class LakeStorage:
                 RetryPolicy(attempts=retries),
                 endpoint_url=endpoint_url,
                 region=region,
+                ca_bundle=ca_bundle,
             )
         if parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
@@ -248,12 +251,16 @@ class LakeStorage:
 
         `expected` is the token from `read_object`, or None to create an object that
         must not exist yet. A lost race raises `PreconditionFailed` and never overwrites:
-        on S3 through `If-Match` / `If-None-Match: *`, locally under an exclusive lock
-        on a sibling lock file that every conditional writer of the object takes."""
+        on S3 through `If-Match` / `If-None-Match: *`; locally a create is a hard link of
+        a complete temporary file (which fails if the name exists), and a replace happens
+        under an exclusive lock on a sibling lock file that every replacing writer takes."""
         path = self.full_path(rel)
         if not self.is_local:
             return self.retrying("write", rel, lambda: self._s3_put_if(rel, data, expected))
         local_fs.make_dirs(self.root, posixpath.dirname(rel))
+        if expected is None:
+            self._create_local(rel, path, data)
+            return hashlib.sha256(data).hexdigest()
         with local_fs.open_lock(f"{path}.lock") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
@@ -264,6 +271,19 @@ class LakeStorage:
                 return hashlib.sha256(data).hexdigest()
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _create_local(self, rel: str, path: str, data: bytes) -> None:
+        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, local_fs.FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), local_fs.FILE_MODE)
+                out.write(data)
+            os.link(temporary, path)
+        except FileExistsError:
+            raise PreconditionFailed(f"{self.uri(rel)} exists already") from None
+        finally:
+            os.unlink(temporary)
 
     def _s3_client(self) -> Any:
         """boto3 for what pyarrow's filesystem cannot do: single-request reads and
@@ -276,6 +296,7 @@ class LakeStorage:
                 "s3",
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
+                verify=self.ca_bundle or None,
                 config=Config(retries={"max_attempts": SDK_ATTEMPTS, "mode": "standard"}),
             )
         return self._client
