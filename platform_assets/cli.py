@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
+    from platform_assets.observability.serve import add_metrics_command
+
+    add_metrics_command(commands)
     return parser
 
 
