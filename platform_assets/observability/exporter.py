@@ -41,7 +41,7 @@ SERIES: dict[str, str] = {
     "partition_published_bytes": "Bytes in each partition's published version.",
     "partition_quarantined_rows": "Rows the partition's newest version sent to quarantine.",
     "partition_quarantine_share": "Share of screened rows the newest version sent to quarantine.",
-    "partition_failed_checks": "Failed checks of the partition's newest version, by severity.",
+    "partition_failed_checks": "Failed checks of the newest version, by check severity (`level`).",
     "partition_unpublished_versions": "Complete versions newer than the published one.",
     "asset_step_cpu_seconds": "CPU seconds of the run that wrote the asset's newest version.",
     "asset_step_peak_memory_bytes": "Peak resident memory of that run's process at its write.",
@@ -56,6 +56,7 @@ SERIES: dict[str, str] = {
     "run_duration_seconds": "Finished runs' wall-clock duration by zone and status.",
     "runs_in_flight": "Runs queued, starting or started, by zone and status.",
     "run_last_finished_timestamp_seconds": "End of the latest finished run per zone, labelled with its id.",
+    "run_last_duration_seconds": "Duration of the latest finished run per zone, labelled with its id.",
     "steps_total": "Finished steps by zone, asset and status.",
     "step_duration_seconds": "Steps' wall-clock duration by zone, asset and status.",
     "step_last_duration_seconds": "The latest run of each step: its duration, labelled with its run id.",
@@ -153,7 +154,7 @@ class PlatformCollector(Collector):
                 for severity in ("ERROR", "WARN"):
                     out.gauge(
                         "partition_failed_checks",
-                        {**where, "severity": severity},
+                        {**where, "level": severity},
                         facts.failed_checks.get(severity, 0),
                     )
                 for version in facts.versions:
@@ -233,6 +234,7 @@ class PlatformCollector(Collector):
         for zone, last in sorted(runs.last_run.items()):
             labels = {"zone": zone, "run_id": last.run_id, "status": last.status}
             out.gauge("run_last_finished_timestamp_seconds", labels, last.finished_at)
+            out.gauge("run_last_duration_seconds", labels, last.seconds)
         for (zone, asset, kind, status), count in sorted(runs.steps.items()):
             labels = {"zone": zone, "asset": f"{zone}/{asset}", "step": kind, "status": status}
             out.counter("steps_total", labels, count)
