@@ -36,7 +36,6 @@ class VersionFacts:
 
     version: str
     run_id: str
-    env: str | None
     rows: int | None
     bytes: int
     content_hash: str
@@ -53,7 +52,6 @@ class VersionFacts:
         return cls(
             version=str(manifest["version"]),
             run_id=str(manifest.get("run_id") or ""),
-            env=(manifest.get("config") or {}).get("env"),
             rows=manifest.get("row_count"),
             bytes=int(manifest.get("bytes") or 0),
             content_hash=str(manifest.get("content_hash") or ""),
