@@ -49,12 +49,14 @@ test: $(STAMP) test-system-packages
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Tests start real servers and a real browser from Debian's packages: PostgreSQL for the
-# production instance config, Chromium for the UI.
+# production instance config, Chromium for the UI, Prometheus (with promtool) for the
+# metrics exporter, alert rules and dashboard.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages for the tests:$$missing"; \
 		$(SUDO) apt-get update -qq && \
