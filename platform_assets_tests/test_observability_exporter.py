@@ -5,6 +5,8 @@ platform writes them, and the expected values come from what the test wrote."""
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -145,3 +147,27 @@ def test_storage_calls_recorded_by_run_processes_reach_the_exporter(store: Versi
     assert _value(samples, "platform_storage_retries_total", operation="list") == 1
     assert _value(samples, "platform_storage_errors_total", operation="list") == 1
     assert _value(samples, "platform_storage_requests_total", operation="read") == 1
+
+
+def test_served_metrics_follow_the_lake_through_the_background_reader(store: VersionStore) -> None:
+    _write(store, SERVING, DAYS[0], 3)
+    collector = PlatformCollector(store, "dev")
+    collector.start_refreshing(0.2)
+    try:
+        assert _rows(_scrape(collector), "serving/route_daily", DAYS[0]) == 3
+        _write(store, SERVING, DAYS[0], 6)
+        deadline = time.monotonic() + 20
+        while _rows(_scrape(collector), "serving/route_daily", DAYS[0]) != 6:
+            assert time.monotonic() < deadline, "the served metrics never saw the new publish"
+            time.sleep(0.1)
+    finally:
+        collector.stop_refreshing()
+
+
+def test_serve_refuses_a_refresh_interval_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    from platform_assets.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["metrics", "serve", "--refresh-seconds", "0"])
+    assert exit_info.value.code == 2
+    assert "--refresh-seconds must be a positive number, got '0'" in capsys.readouterr().err

@@ -87,10 +87,11 @@ def _wait(predicate, what: str, timeout: float = 60.0) -> None:  # noqa: ANN001 
 def _prometheus_config(directory: Path, exporter_port: int) -> Path:
     """The repository's config, with the target, intervals and rule path of this test."""
     config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    # Short enough for a fast test, long enough that a scrape on a busy CI machine finishes.
+    config["global"].update(scrape_interval="5s", evaluation_interval="5s")
     config["rule_files"] = [str(REPO / "deploy" / "prometheus" / name) for name in config["rule_files"]]
     (job,) = config["scrape_configs"]
-    job["scrape_timeout"] = "1s"
+    job["scrape_timeout"] = "5s"
     job["static_configs"] = [{"targets": [f"127.0.0.1:{exporter_port}"]}]
     path = directory / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
@@ -106,12 +107,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     lake = local_lake(root)
     (root / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+    collector = PlatformCollector(lake.versions, "dev", watched_datasets(defs.assets or []), lambda: instance)
+    collector.start_refreshing(1.0)  # as `platform metrics serve` runs it, only more often
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        PlatformCollector(
-            lake.versions, "dev", watched_datasets(defs.assets or []), instance=lambda: instance
-        )
-    )
+    registry.register(collector)
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     port = free_port()
     process = subprocess.Popen(
@@ -135,16 +134,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         materialize_reference(lake, instance)
         stack.daily_run_id = materialize_daily(lake, instance, *DAYS).run_id
         done = time.time()
-        # A scrape that started after the last run finished, so every series is current.
-        _wait(
-            lambda: any(
-                float(r["value"][0]) > done + 1 for r in stack.query("platform_exporter_scrape_seconds")
-            ),
-            "a scrape after the runs",
-        )
+        # A reading that started after the last run finished, scraped: every series is current.
+        reading = "platform_exporter_refresh_timestamp_seconds"
+        _wait(lambda: stack.values(f"{reading} > {done}"), "a reading after the runs")
         yield stack
     finally:
         logger.removeHandler(handler)
+        collector.stop_refreshing()
         process.terminate()
         process.wait(timeout=30)
         server.shutdown()
@@ -205,7 +201,7 @@ def test_freshness_is_the_time_since_the_latest_publish(stack: Stack) -> None:
         assert stamp == pytest.approx(published, abs=0.01)
         (result,) = stack.query(f"platform_asset_published_age_seconds{labels}")
         scraped_at, age = float(result["value"][0]), float(result["value"][1])
-        assert 0 <= scraped_at - published - age <= 5  # the sample is at most a few scrapes old
+        assert 0 <= scraped_at - published - age <= 15  # as of a reading at most a few scrapes old
         (newest,) = stack.values(f"platform_asset_newest_partition_end_timestamp_seconds{labels}").values()
         assert newest == pytest.approx(1357171200)  # the end of 2013-01-02 UTC
 

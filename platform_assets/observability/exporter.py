@@ -8,6 +8,7 @@ JSON log records and the version's manifest carry. `SERIES` lists every family."
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,6 +17,7 @@ import dagster as dg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from platform_assets import logs
 from platform_assets.lake.versions import VersionStore
 from platform_assets.observability.dagster_runs import RunHistory, utc_now
 from platform_assets.observability.lake_scan import (
@@ -39,10 +41,13 @@ SERIES: dict[str, str] = {
     "asset_read_errors": "Partitions whose pointer, manifest or audit could not be read, by kind.",
     "partition_published_rows": "Rows in each partition's published version.",
     "partition_published_bytes": "Bytes in each partition's published version.",
-    "partition_quarantined_rows": "Rows the partition's newest version sent to quarantine.",
-    "partition_quarantine_share": "Share of screened rows the newest version sent to quarantine.",
-    "partition_failed_checks": "Failed checks of the newest version, by check severity (`level`).",
-    "partition_unpublished_versions": "Complete versions newer than the published one.",
+    "partition_quarantined_rows": "Rows the partition's newest version sent to quarantine (if any).",
+    "partition_quarantine_share": "Share of screened rows the newest version sent to quarantine (if any).",
+    "partition_failed_checks": "Failed checks of the newest version, by check severity (`level`), if any.",
+    "partition_unpublished_versions": "Complete versions newer than the published one (if any).",
+    "asset_failed_checks": "Failed checks of every partition's newest version, by severity (`level`).",
+    "asset_quarantined_rows": "Rows every partition's newest version sent to quarantine.",
+    "asset_quarantine_share": "Share of screened rows every partition's newest version quarantined.",
     "asset_step_cpu_seconds": "CPU seconds of the run that wrote the asset's newest version.",
     "asset_step_peak_memory_bytes": "Peak resident memory of that run's process at its write.",
     "storage_requests_total": "Storage calls (attempts) made by run processes, by operation.",
@@ -60,8 +65,10 @@ SERIES: dict[str, str] = {
     "steps_total": "Finished steps by zone, asset and status.",
     "step_duration_seconds": "Steps' wall-clock duration by zone, asset and status.",
     "step_last_duration_seconds": "The latest run of each step: its duration, labelled with its run id.",
-    "exporter_scrape_seconds": "Time the exporter spent collecting for this scrape.",
+    "exporter_refresh_seconds": "Time the exporter spent reading the lake and the instance, last time.",
+    "exporter_refresh_timestamp_seconds": "When the metrics served were read.",
     "exporter_files_read": "Lake files read by this scrape (only what changed).",
+    "exporter_source_up": "Whether the landing area and the Dagster instance could be read (1) or not (0).",
 }
 
 
@@ -107,22 +114,68 @@ class PlatformCollector(Collector):
         self._runs: RunHistory | None = None
         self.clock = clock
         self._lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+        self._refresh_seconds = 0.0
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._latest: list = []
 
     def describe(self) -> Iterable:
         return []  # collected on demand; nothing to register up front
 
     def collect(self) -> Iterator:
+        """The metric families: read now, or the background refresher's latest."""
+        if self._refresher is None:
+            yield from self.refresh()
+            return
+        self._ready.wait(timeout=self._refresh_seconds * 10)
+        yield from self._latest
+
+    def start_refreshing(self, every_seconds: float) -> None:
+        """Read the lake and the instance in a background thread every `every_seconds`, so a
+        scrape only serialises the latest reading: its cost no longer grows with the lake.
+        Ages are then as of that reading (`exporter_refresh_timestamp_seconds`)."""
+        self._refresh_seconds = every_seconds
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    self._latest = list(self.refresh())
+                except Exception as error:  # noqa: BLE001 - keep serving the previous reading
+                    logs.emit("exporter_refresh_failed", level=logging.ERROR, error=str(error)[:300])
+                self._ready.set()
+                self._stop.wait(max(0.0, every_seconds - (time.monotonic() - started)))
+
+        self._refresher = threading.Thread(target=loop, name="platform-metrics-refresh", daemon=True)
+        self._refresher.start()
+
+    def stop_refreshing(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=30)
+
+    def refresh(self) -> list:
+        """Read the lake, the landing area and the instance (only what changed) into families."""
         with self._lock:
             started = time.perf_counter()
             out = _Families(self.env)
             now = self.clock()
             assets = self.lake.scan()
             self._lake_metrics(out, assets, now)
-            self._backlog_metrics(out, assets, now)
-            self._run_metrics(out)
+            for source, collect in (("landing", self._backlog_metrics), ("dagster", self._run_metrics)):
+                try:  # one failing source must not take the lake's metrics down with it
+                    collect(out, assets, now)
+                    out.gauge("exporter_source_up", {"source": source}, 1)
+                except Exception as error:  # noqa: BLE001 - reported as a metric and a log record
+                    out.gauge("exporter_source_up", {"source": source}, 0)
+                    logs.emit(
+                        "exporter_source_failed", level=logging.WARNING, source=source, error=str(error)[:300]
+                    )
             out.gauge("exporter_files_read", {}, self.lake.reads + self.backlog.reads)
-            out.gauge("exporter_scrape_seconds", {}, time.perf_counter() - started)
-            yield from out.families.values()
+            out.gauge("exporter_refresh_seconds", {}, time.perf_counter() - started)
+            out.gauge("exporter_refresh_timestamp_seconds", {}, now)
+            return list(out.families.values())
 
     def _lake_metrics(self, out: _Families, assets: list[AssetFacts], now: float) -> None:
         storage: dict[tuple[str, str], int] = {}
@@ -147,50 +200,67 @@ class PlatformCollector(Collector):
                 if manifest.rows is not None:
                     out.gauge("partition_published_rows", where, manifest.rows)
                 out.gauge("partition_published_bytes", where, manifest.bytes)
-            newest_run: tuple[str, str] | None = None
-            for facts in asset.partitions.values():
-                where = {**labels, "partition": facts.partition or ""}
-                out.gauge("partition_unpublished_versions", where, facts.unpublished_newer)
-                for severity in ("ERROR", "WARN"):
-                    out.gauge(
-                        "partition_failed_checks",
-                        {**where, "level": severity},
-                        facts.failed_checks.get(severity, 0),
-                    )
-                for version in facts.versions:
-                    manifest = self.lake.manifest(asset.zone, asset.name, facts.partition, version)
-                    if manifest is None:
-                        continue
-                    for operation, counts in manifest.storage.items():
-                        for what, count in counts.items():
-                            storage[(operation, what)] = storage.get((operation, what), 0) + int(count)
-                    if newest_run is None or version > newest_run[0]:
-                        newest_run = (version, manifest.run_id)
-                latest = self.lake.manifest(asset.zone, asset.name, facts.partition, facts.newest or "")
-                if latest is not None and latest.offered is not None:
-                    out.gauge("partition_quarantined_rows", where, latest.quarantined)
-                    share = latest.quarantined / latest.offered if latest.offered else 0.0
-                    out.gauge("partition_quarantine_share", where, share)
-            if newest_run is not None:
-                self._run_usage(out, asset, labels, newest_run[1])
+            self._quality_metrics(out, asset, labels)
+            self._usage_metrics(out, asset, labels, storage)
         for (operation, what), count in sorted(storage.items()):
             out.counter(f"storage_{what}_total", {"operation": operation}, count)
         for what in ("requests", "retries", "errors"):  # present even before any call is counted
             out._family(CounterMetricFamily, f"storage_{what}_total", ["operation"])
 
-    def _run_usage(self, out: _Families, asset: AssetFacts, labels: dict[str, str], run_id: str) -> None:
-        """CPU and peak memory of the run that wrote the asset's newest version, over all the
-        partitions it wrote (a backfill's first partition carries the step's work)."""
-        cpu, peak = 0.0, 0
+    def _quality_metrics(self, out: _Families, asset: AssetFacts, labels: dict[str, str]) -> None:
+        """Failed checks, quarantine and unpublished versions of each partition's newest version.
+
+        Per-partition series are exported only where they are not zero (a year of zeros
+        would be most of a scrape); per-asset totals are always there, for dashboards."""
+        failed = {"ERROR": 0, "WARN": 0}
+        quarantined = offered = 0
+        for facts in asset.partitions.values():
+            where = {**labels, "partition": facts.partition or ""}
+            if facts.unpublished_newer:
+                out.gauge("partition_unpublished_versions", where, facts.unpublished_newer)
+            for level, count in facts.failed_checks.items():
+                failed[level] = failed.get(level, 0) + count
+                out.gauge("partition_failed_checks", {**where, "level": level}, count)
+            latest = self.lake.manifest(asset.zone, asset.name, facts.partition, facts.newest or "")
+            if latest is None or latest.offered is None:
+                continue
+            quarantined, offered = quarantined + latest.quarantined, offered + latest.offered
+            if latest.quarantined:
+                out.gauge("partition_quarantined_rows", where, latest.quarantined)
+                out.gauge("partition_quarantine_share", where, latest.quarantined / max(latest.offered, 1))
+        for level, count in failed.items():
+            out.gauge("asset_failed_checks", {**labels, "level": level}, count)
+        if offered:
+            out.gauge("asset_quarantined_rows", labels, quarantined)
+            out.gauge("asset_quarantine_share", labels, quarantined / offered)
+
+    def _usage_metrics(
+        self, out: _Families, asset: AssetFacts, labels: dict[str, str], storage: dict[tuple[str, str], int]
+    ) -> None:
+        """Storage calls summed over every manifest, and CPU and peak memory of the run that
+        wrote the asset's newest version over all the partitions it wrote (a backfill's
+        first partition carries the step's work)."""
+        newest: tuple[str, str] | None = None
+        usage: dict[str, tuple[float, int]] = {}
         for facts in asset.partitions.values():
             for version in facts.versions:
                 manifest = self.lake.manifest(asset.zone, asset.name, facts.partition, version)
-                if manifest is not None and manifest.run_id == run_id:
-                    cpu += manifest.cpu_seconds or 0.0
-                    peak = max(peak, manifest.peak_rss_bytes or 0)
-        if peak:
-            out.gauge("asset_step_cpu_seconds", {**labels, "run_id": run_id}, cpu)
-            out.gauge("asset_step_peak_memory_bytes", {**labels, "run_id": run_id}, peak)
+                if manifest is None:
+                    continue
+                for operation, counts in manifest.storage.items():
+                    for what, count in counts.items():
+                        storage[(operation, what)] = storage.get((operation, what), 0) + int(count)
+                if newest is None or version > newest[0]:
+                    newest = (version, manifest.run_id)
+                cpu, peak = usage.get(manifest.run_id, (0.0, 0))
+                usage[manifest.run_id] = (
+                    cpu + (manifest.cpu_seconds or 0.0),
+                    max(peak, manifest.peak_rss_bytes or 0),
+                )
+        if newest is not None and usage[newest[1]][1]:
+            cpu, peak = usage[newest[1]]
+            out.gauge("asset_step_cpu_seconds", {**labels, "run_id": newest[1]}, cpu)
+            out.gauge("asset_step_peak_memory_bytes", {**labels, "run_id": newest[1]}, peak)
 
     def _backlog_metrics(self, out: _Families, assets: list[AssetFacts], now: float) -> None:
         by_key = {asset.key: asset for asset in assets}
@@ -212,7 +282,7 @@ class PlatformCollector(Collector):
             if found.newest_landed_mtime:
                 out.gauge("landing_newest_age_seconds", labels, now - found.newest_landed_mtime)
 
-    def _run_metrics(self, out: _Families) -> None:
+    def _run_metrics(self, out: _Families, assets: list[AssetFacts], now: float) -> None:
         if self._runs is None:
             instance = self._instance() if self._instance else None
             if instance is None:

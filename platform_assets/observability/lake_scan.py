@@ -142,6 +142,8 @@ class LakeScanner:
             return facts
         grouped: dict[str | None, list[tuple[list[str], LakeFile]]] = {}
         for entry in files:
+            if not entry.path.endswith(".json"):
+                continue  # data files: only pointers, manifests and audits say anything
             parts = entry.path[len(base) + 1 :].split("/")
             partition: str | None = None
             if parts[0].startswith(_PARTITION_PREFIX):

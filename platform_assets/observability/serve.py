@@ -23,6 +23,18 @@ from platform_assets.observability.landing_backlog import WatchedDataset
 from platform_assets.settings import Settings
 
 DEFAULT_PORT = 9464
+# Below Prometheus's default scrape interval, so every scrape sees a new reading.
+DEFAULT_REFRESH_SECONDS = 10.0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--refresh-seconds must be a positive number, got {text!r}")
+    return value
 
 
 def watched_datasets(assets: Sequence[object]) -> list[WatchedDataset]:
@@ -51,13 +63,16 @@ def build_collector(settings: Settings | None = None) -> PlatformCollector:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(build_collector())
+    collector = build_collector()
+    collector.start_refreshing(args.refresh_seconds)
+    registry.register(collector)
     server, thread = start_http_server(args.port, addr=args.host, registry=registry)
     print(f"serving platform metrics on http://{args.host}:{server.server_port}/metrics", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+    collector.stop_refreshing()
     server.shutdown()
     thread.join(timeout=5)
     return 0
@@ -69,4 +84,10 @@ def add_metrics_command(commands: argparse._SubParsersAction) -> None:
     serve = actions.add_parser("serve", help="serve /metrics for Prometheus to scrape")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--refresh-seconds",
+        type=_positive,
+        default=DEFAULT_REFRESH_SECONDS,
+        help=f"how often to re-read the lake and the instance (default {DEFAULT_REFRESH_SECONDS:g})",
+    )
     serve.set_defaults(func=cmd_serve)
