@@ -1,8 +1,9 @@
 """The Prometheus exporter: the lake and the Dagster instance as metric families.
 
 Every sample carries `env` (PLATFORM_ENV), so one Prometheus can hold every
-environment. Metrics describe state (ages, counts, rows) at scrape time; ages are
-computed here as well as exposed as timestamps, so alert rules stay readable. Series
+environment. Metrics describe state (ages, counts, rows) as of the latest reading
+(`exporter_refresh_timestamp_seconds`); ages are computed here as well as exposed as
+timestamps, so alert rules stay readable. Series
 that name the run behind the latest value carry its `run_id`, the same id the run's
 JSON log records and the version's manifest carry. `SERIES` lists every family."""
 
