@@ -10,7 +10,6 @@ its asset; the rest of the lake is still reported."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 from platform_assets import logs
 from platform_assets.lake import history, layout
-from platform_assets.lake.storage import LakeFile
+from platform_assets.lake.storage import LakeFile, LakeIntegrityError
 from platform_assets.lake.versions import VersionError, VersionStore
 
 ERROR_POINTER = "pointer"
@@ -28,6 +27,16 @@ ERROR_AUDIT = "audit"
 ERROR_LISTING = "listing"
 _VERSION_PREFIX = "v="
 _PARTITION_PREFIX = f"{layout.PARTITION_LEVEL}="
+# What an unreadable or malformed lake file raises through VersionStore and history.
+_UNREADABLE = (
+    VersionError,
+    LakeIntegrityError,
+    layout.AssetPathError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,7 @@ class LakeScanner:
             self.reads += 1
             manifest = self.store.manifest(key, facts.partition, version)
             self._manifests[(key[0], key[1], facts.partition, version)] = VersionFacts.from_manifest(manifest)
-        except (VersionError, OSError, ValueError, KeyError, TypeError) as error:
+        except _UNREADABLE as error:
             facts.errors[ERROR_MANIFEST] = str(error)
             self._report(where, ERROR_MANIFEST, str(error))
 
@@ -213,7 +222,7 @@ class LakeScanner:
             if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
                 raise VersionError("has no version")
             layout.validate_version_id(pointer["version"])
-        except (VersionError, OSError, ValueError, TypeError, layout.AssetPathError) as error:
+        except _UNREADABLE as error:
             pointer = None
             facts.errors[ERROR_POINTER] = str(error)
             self._report(entry.path, ERROR_POINTER, str(error))
@@ -236,7 +245,7 @@ class LakeScanner:
                 if isinstance(result, dict) and result.get("passed") is False:
                     severity = str(result.get("severity") or "ERROR").upper()
                     failed[severity] = failed.get(severity, 0) + 1
-        except (VersionError, OSError, ValueError, json.JSONDecodeError) as error:
+        except _UNREADABLE as error:
             facts.errors[ERROR_AUDIT] = str(error)
             self._report(entry.path, ERROR_AUDIT, str(error))
             return {}
