@@ -27,8 +27,11 @@ _STEP_EVENTS = {
     dg.DagsterEventType.STEP_SUCCESS,
     dg.DagsterEventType.STEP_FAILURE,
 }
-# A run updated while the previous scrape ran is asked for again.
+# A run updated while the previous reading ran is asked for again.
 _OVERLAP = timedelta(seconds=5)
+# How far back a starting exporter folds runs in: enough for the alert and dashboard windows
+# (7 days at most), without reading the step events of every run a long-lived instance holds.
+LOOKBACK = timedelta(days=8)
 
 
 @dataclass
@@ -109,7 +112,8 @@ class RunHistory:
         self.in_flight: dict[tuple[str, str], int] = {}  # (zone, status) for queued/started
 
     def refresh(self) -> None:
-        filters = dg.RunsFilter(updated_after=self._since - _OVERLAP) if self._since else None
+        since = self._since - _OVERLAP if self._since else datetime.now(UTC) - LOOKBACK
+        filters = dg.RunsFilter(updated_after=since)
         records = self.instance.get_run_records(filters=filters, order_by="update_timestamp", ascending=True)
         for record in records:
             self._since = max(self._since or record.update_timestamp, record.update_timestamp)
