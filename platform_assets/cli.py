@@ -292,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
     init.set_defaults(func=cmd_init_lake)
+
+    from platform_assets.observability.serve import add_metrics_command
+
+    add_metrics_command(commands)
     return parser
 
 
