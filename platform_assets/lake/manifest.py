@@ -58,6 +58,7 @@ def manifest_extra(context: dg.OutputContext, settings: Settings) -> dict[str, A
     now = datetime.now(UTC)
     started = _step_started_at(context)
     return {
+        "env": settings.env,  # as in every log record and metric sample, beside `run_id`
         "code_version": context.asset_spec.code_version if context.has_asset_key else None,
         "code": code_provenance(),
         "config": resolved_config(settings.public_dict(), _run_config(context)),
