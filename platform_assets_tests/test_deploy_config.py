@@ -50,6 +50,7 @@ def _runtime_closure(distribution: str) -> set[str]:
     """Every distribution the installed package requires at run time, transitively
     (extras and environment markers as this interpreter evaluates them)."""
     from importlib.metadata import PackageNotFoundError, requires
+
     from packaging.requirements import Requirement
 
     def key(name: str) -> str:
