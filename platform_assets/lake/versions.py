@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from platform_assets.governance import audit_log
 from platform_assets.lake import layout
 from platform_assets.lake.storage import LakeStorage
 
@@ -265,6 +266,11 @@ class VersionStore:
         }
         body = json.dumps(pointer, indent=2, sort_keys=True).encode()
         self.storage.write_bytes(layout.pointer_path(asset_key, partition), body)
+        # Audit trail (governance): one create-only record per pointer move; `event` is the action.
+        audit_log.append(
+            self.storage, event, asset=asset_key, partitions=[partition], versions=[version], actor=actor,
+            details={"previous_version": current.get("version"), "reason": reason},
+        )  # fmt: skip
         return pointer
 
     def resolve(

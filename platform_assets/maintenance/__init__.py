@@ -1,0 +1,1 @@
+"""Maintenance of the lake: retention and garbage collection, storage lifecycle rules."""
