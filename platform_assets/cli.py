@@ -10,10 +10,12 @@ import sys
 from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
+from platform_assets.governance import commands as governance_commands
 from platform_assets.lake import history
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
+from platform_assets.maintenance import commands as maintenance_commands
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -231,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
+    governance_commands.add_commands(commands)
+    maintenance_commands.add_commands(commands)
     return parser
 
 

@@ -1,5 +1,7 @@
 """The one Definitions object: domain assets plus the platform's services."""
 
+import os
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -7,6 +9,7 @@ from platform_assets import automation
 from platform_assets.domains import flights
 from platform_assets.lake.io_manager import VersionedParquetIOManager
 from platform_assets.lake.resources import LakeResource
+from platform_assets.maintenance import gc_job
 
 
 def build_definitions(
@@ -21,6 +24,9 @@ def build_definitions(
         # Write, audit, publish: each contract's checks publish the versions that pass.
         asset_checks=[*flights.asset_checks],
         sensors=automation.platform_sensors(assets, settings),
+        # Retention: daily gc, running by default in staging and prod only.
+        jobs=[gc_job.lake_gc],
+        schedules=[gc_job.gc_schedule(os.environ.get("PLATFORM_ENV", "dev").strip().lower())],
         # One process per run: daily partitions are small, and on a small host the
         # per-step interpreter start-up of the multiprocess executor dominated a
         # run's latency. Parallelism comes from the run queue (per-zone limits).

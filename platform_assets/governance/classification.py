@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dagster as dg
-import pandera.pandas as pandera
+if TYPE_CHECKING:  # the CLI and the catalog use levels and roles without loading Dagster or pandera
+    import dagster as dg
+    import pandera.pandas as pandera
 
-Contract = type[pandera.DataFrameModel]
+    Contract = type[pandera.DataFrameModel]
 
 CLASSIFICATION_FIELD = "classification"
 DERIVED_FROM_FIELD = "derived_from"
@@ -143,6 +144,8 @@ def column_tags(contract: Contract) -> dict[str, dict[str, str]]:
 
 
 def definition_metadata(contract: Contract) -> dict[str, Any]:
+    import dagster as dg
+
     return {CLASSIFICATION_METADATA_KEY: dg.MetadataValue.json(classification_record(contract))}
 
 
