@@ -86,7 +86,7 @@ class RetentionPolicy:
         superseded = {
             zone: Superseded(
                 _count(
-                    _section(zones, zone, {"keep_versions", "keep_days"}),
+                    _section(zones, zone, {"keep_versions", "keep_days"}, "superseded"),
                     "keep_versions",
                     f"superseded.{zone}",
                 ),
@@ -120,13 +120,14 @@ class RetentionPolicy:
         )
 
 
-def _section(config: Mapping[str, Any], name: str, keys: set[str]) -> Mapping[str, Any]:
+def _section(config: Mapping[str, Any], name: str, keys: set[str], parent: str = "") -> Mapping[str, Any]:
     value = config.get(name)
+    where = f"{parent}.{name}" if parent else name
     if not isinstance(value, Mapping):
-        raise RetentionConfigError(f"missing section [{name}]")
+        raise RetentionConfigError(f"missing section [{where}]")
     missing, unknown = keys - set(value), set(value) - keys
     if missing or unknown:
-        raise RetentionConfigError(f"[{name}]: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        raise RetentionConfigError(f"[{where}]: missing {sorted(missing)}, unknown {sorted(unknown)}")
     return value
 
 
