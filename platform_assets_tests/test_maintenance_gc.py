@@ -142,3 +142,38 @@ def test_retention_config_errors_name_the_key(tmp_path) -> None:
     text.write_text(packaged.replace("restricted = 7", "restricted = -7"))
     with pytest.raises(RetentionConfigError, match=r"quarantine_days.restricted = -7"):
         RetentionPolicy.load(text)
+
+
+def test_daily_gc_job_runs_and_its_schedule_is_on_outside_dev(tmp_path, monkeypatch) -> None:
+    import os
+    import time
+
+    import dagster as dg
+
+    from platform_assets.definitions import build_definitions
+    from platform_assets.maintenance import gc_job
+    from platform_assets_tests.conftest import local_lake
+
+    lake = local_lake(tmp_path)
+    crashed = "serving/summary/date=2013-01-01/v=20000101T000000000000Z-killed/part-00000.parquet"
+    lake.storage.write_bytes(crashed, b"partial")
+    three_days_ago = time.time() - 3 * 86400  # past the packaged 48-hour interrupted grace
+    os.utime(lake.storage.full_path(crashed), (three_days_ago, three_days_ago))
+
+    defs = build_definitions(lake.resource)
+    result = defs.get_job_def(gc_job.GC_JOB).execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    (output,) = [e for e in result.events_for_node("collect_garbage") if e.is_successful_output]
+    assert output.step_output_data.metadata["bytes_reclaimed"].value == len(b"partial")
+    assert not lake.storage.exists(crashed)
+
+    statuses = {}
+    for env in ("dev", "staging", "prod"):
+        monkeypatch.setenv("PLATFORM_ENV", env)
+        schedule = next(s for s in build_definitions(lake.resource).schedules if s.name == gc_job.GC_SCHEDULE)
+        statuses[env] = schedule.default_status
+    assert statuses == {
+        "dev": dg.DefaultScheduleStatus.STOPPED,
+        "staging": dg.DefaultScheduleStatus.RUNNING,
+        "prod": dg.DefaultScheduleStatus.RUNNING,
+    }

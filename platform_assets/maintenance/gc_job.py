@@ -17,21 +17,22 @@ SCHEDULED_ENVIRONMENTS = ("staging", "prod")
 
 
 @dg.op(description="Delete what retention allows (retention.toml), re-checking each item at deletion.")
-def collect_garbage(context: dg.OpExecutionContext, lake: LakeResource) -> dg.Output[dict]:
+def collect_garbage(context: dg.OpExecutionContext, lake: LakeResource) -> dg.Output[None]:
     report = gc.collect(lake.storage(), apply=True)
-    summary = report.to_dict()
     for candidate, why in report.skipped:
         context.log.info(f"kept {candidate.path}: {why} at deletion time")
     context.log.info(
         f"gc deleted {len(report.deleted)} item(s), {report.bytes_reclaimed} bytes, in {report.seconds:.1f}s"
     )
+    # The report is metadata, not data: no value reaches the lake's IO manager.
     return dg.Output(
-        {k: summary[k] for k in ("bytes_reclaimed", "by_kind", "seconds")},
+        None,
         metadata={
             "bytes_reclaimed": report.bytes_reclaimed,
             "deleted": len(report.deleted),
             "kept_at_deletion": len(report.skipped),
             "by_kind": dg.MetadataValue.json(report.by_kind()),
+            "seconds": round(report.seconds, 3),
         },
     )
 
