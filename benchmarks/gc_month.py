@@ -12,6 +12,7 @@ audit record's share of it.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -68,13 +69,14 @@ def month_of_rebuilds(days: int, rebuilds: int) -> None:
     report = gc.collect(storage, apply=True, now=later)
     after = _lake_bytes(storage)
     assert reads() == before_reads, "a published read changed"
+    share = 100 * report.bytes_reclaimed / total
     print(f"lake before gc: {total:,} bytes; gc a month later reclaimed {report.bytes_reclaimed:,} bytes "
-          f"({100 * report.bytes_reclaimed / total:.1f}%), {len(report.deleted)} item(s) in {report.seconds:.1f}s; "
-          f"lake after: {after:,} bytes")  # fmt: skip
+          f"({share:.1f}%), {len(report.deleted)} item(s) in {report.seconds:.1f}s; "
+          f"lake after: {after:,} bytes", flush=True)  # fmt: skip
     for kind, figures in sorted(report.by_kind().items()):
-        print(f"  {kind}: {figures['items']} item(s), {figures['bytes']:,} bytes")
+        print(f"  {kind}: {figures['items']} item(s), {figures['bytes']:,} bytes", flush=True)
     again = gc.collect(storage, apply=True, now=later)
-    print(f"second run: {len(again.deleted)} item(s), {again.bytes_reclaimed} bytes")
+    print(f"second run: {len(again.deleted)} item(s), {again.bytes_reclaimed} bytes", flush=True)
 
 
 def audit_cost(partitions: int) -> None:
@@ -88,6 +90,7 @@ def audit_cost(partitions: int) -> None:
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request would dominate
     server.start()
     try:
         endpoint = f"http://127.0.0.1:{port}"
@@ -112,9 +115,11 @@ def audit_cost(partitions: int) -> None:
                 storage, "publish", asset="serving/bench", partitions=[k], versions=[versions[k]]
             )
             samples.append(time.perf_counter() - t)
+        audit_s = sum(samples)
         print(f"{partitions} publishes on moto S3 (pointer read + write + audit record): {publish_s:.2f}s; "
               f"one audit record alone: median {statistics.median(samples) * 1000:.1f} ms, "
-              f"total {sum(samples):.2f}s ({100 * sum(samples) / publish_s:.0f}% of the publishes)")  # fmt: skip
+              f"total {audit_s:.2f}s ({100 * audit_s / publish_s:.0f}% of the publishes)",
+              flush=True)  # fmt: skip
     finally:
         server.stop()
 
@@ -126,9 +131,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=365)
     parser.add_argument("--skip-month", action="store_true")
     args = parser.parse_args()
-    audit_cost(args.partitions)
     if not args.skip_month:
         month_of_rebuilds(args.days, args.rebuilds)
+    audit_cost(args.partitions)
 
 
 if __name__ == "__main__":
