@@ -34,7 +34,11 @@ class CrashingHandler(CountingHandler):
 
 def main(url: str, endpoint: str, now: str, threshold_s: str, crash_at: str) -> None:
     real = LakeStorage.from_url(url, endpoint_url=None if endpoint == "-" else endpoint)
-    storage = LakeStorage(pafs.PyFileSystem(CrashingHandler(real.fs, int(crash_at))), real.root, real.url)
+    handler = CrashingHandler(real.fs, int(crash_at))
+    storage = LakeStorage(
+        pafs.PyFileSystem(handler), real.root, real.url,
+        endpoint_url=real.endpoint_url, region=real.region, is_local=real.is_local,
+    )  # fmt: skip
     lake = GcLake(storage, datetime.fromisoformat(now), timedelta(seconds=float(threshold_s)))
     gc.collect(storage, lake.policy(), apply=True, now=lake.now)
 

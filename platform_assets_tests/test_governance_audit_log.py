@@ -39,6 +39,10 @@ def test_one_record_per_action(lake: Lake, monkeypatch, capsys) -> None:
     store = lake.versions
     v1 = store.write_table(ASSET, DAY, pa.table({"x": [1, 2]}), run_id="one")["version"]
     v2 = store.write_table(ASSET, DAY, pa.table({"x": [3, 4]}), run_id="two")["version"]
+    for version in (v1, v2):
+        history.record_audit(
+            store, ASSET, DAY, version, passed=True
+        )  # rollback goes only to audited versions
     store.publish(ASSET, DAY, v1, actor="run:one")
     store.publish(ASSET, DAY, v2, actor="run:two")
     history.rollback(store, ASSET, DAY, reason="bad scores")

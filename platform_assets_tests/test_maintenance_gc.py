@@ -67,16 +67,15 @@ def test_gc_deletes_exactly_the_deletable_set_and_nothing_published(lake: Lake) 
 
 
 def test_a_publish_after_the_scan_wins_over_the_plan(lake: Lake) -> None:
-    """The delete function re-reads the pointer: a version published since the plan stays."""
+    """The delete function re-reads the pointer: a version rolled back to since the plan stays."""
     built = gc_lake.build(lake.storage, gap_s=1.5)
     policy = built.policy()
     scan, planned = gc.plan(lake.storage, policy, built.now)
     (superseded,) = [c for c in planned if c.kind == "superseded"]
     from platform_assets.lake.versions import VersionStore
 
-    VersionStore(lake.storage).publish(
-        superseded.asset_key, superseded.partition, superseded.version, actor="t"
-    )
+    store = VersionStore(lake.storage)  # an operator rolls back to it while gc runs
+    store.publish(superseded.asset_key, superseded.partition, superseded.version, event="rollback", actor="t")
     assert gc.delete(lake.storage, superseded, scan, policy, built.now) == "published"
     assert lake.storage.exists(f"{superseded.path}/{layout.MANIFEST_FILE}")
 

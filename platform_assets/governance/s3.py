@@ -8,12 +8,9 @@ same identity."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-
-import pyarrow.fs as pafs
 
 from platform_assets.lake.storage import LakeStorage
 
@@ -38,17 +35,7 @@ def _client(endpoint_url: str | None, region: str) -> Any:
 
 
 def is_local(storage: LakeStorage) -> bool:
-    """A local lake, judged by its URL (the filesystem object may be an instrumented wrapper)."""
-    return storage.url.startswith("file:")
-
-
-def _s3_options(fs: Any) -> dict[str, Any]:
-    """The options an S3 filesystem was built with, looking through wrapping filesystems."""
-    while isinstance(fs, pafs.PyFileSystem) and hasattr(fs.handler, "inner"):
-        fs = fs.handler.inner
-    if isinstance(fs, pafs.S3FileSystem):
-        return fs.__reduce__()[1][0]
-    return {"endpoint_override": os.environ.get("AWS_ENDPOINT_URL"), "region": os.environ.get("AWS_REGION")}
+    return storage.is_local
 
 
 def bucket_location(storage: LakeStorage) -> BucketLocation:
@@ -60,8 +47,4 @@ def bucket_location(storage: LakeStorage) -> BucketLocation:
 
 def s3_client(storage: LakeStorage) -> Any:
     """A boto3 S3 client for the endpoint and region `storage` uses."""
-    options = _s3_options(storage.fs)
-    endpoint = options.get("endpoint_override") or None
-    if endpoint and "://" not in endpoint:
-        endpoint = f"{options.get('scheme') or 'https'}://{endpoint}"
-    return _client(endpoint, options.get("region") or "us-east-1")
+    return _client(storage.endpoint_url, storage.region)
