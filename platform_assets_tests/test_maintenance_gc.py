@@ -176,3 +176,18 @@ def test_daily_gc_job_runs_and_its_schedule_is_on_outside_dev(tmp_path, monkeypa
         "staging": dg.DefaultScheduleStatus.RUNNING,
         "prod": dg.DefaultScheduleStatus.RUNNING,
     }
+
+
+def test_a_damaged_pointer_keeps_every_complete_version(tmp_path) -> None:
+    """What a corrupt pointer publishes, or its manifest names upstream, is unknown: keep them all."""
+    from platform_assets_tests.conftest import local_lake
+
+    lake = local_lake(tmp_path)
+    built = gc_lake.build(lake.storage, gap_s=1.5)
+    summary_pointer = layout.pointer_path(gc_lake.SUMMARY, gc_lake.DAY)
+    lake.storage.write_bytes(summary_pointer, b'{"version": "2013')  # torn
+    report = gc.collect(lake.storage, built.policy(), apply=True, now=built.now)
+    assert report.problems and summary_pointer in report.problems[0]
+    superseded = {p for p in built.expected if p.startswith("curated/things/") and "killed" not in p}
+    assert {c.path for c in report.deleted} == built.expected - superseded
+    assert all(lake.storage.exists(f"{p}/{layout.MANIFEST_FILE}") for p in superseded)

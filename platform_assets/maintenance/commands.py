@@ -43,6 +43,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print(f"{candidate.kind:12} {_size(candidate.bytes):>9}  {candidate.path}  ({candidate.reason})")
     for candidate, why in report.skipped:
         print(f"{'kept':12} {'':>9}  {candidate.path}  ({why} at deletion time)")
+    for problem in report.problems:
+        print(f"platform: unreadable, so no superseded version was deleted: {problem}", file=sys.stderr)
     kinds = ", ".join(f"{k}: {v['items']}" for k, v in sorted(report.by_kind().items())) or "nothing"
     total = report.bytes_reclaimed if report.applied else report.bytes_planned
     print(f"gc {storage.url}: {verb} {len(items)} item(s), {_size(total)} ({kinds}) in {report.seconds:.1f}s")

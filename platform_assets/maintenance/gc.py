@@ -41,6 +41,7 @@ class GcReport:
     deleted: list[Candidate] = field(default_factory=list)
     skipped: list[tuple[Candidate, str]] = field(default_factory=list)
     seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)  # damaged metadata: superseded versions all kept
 
     @property
     def bytes_planned(self) -> int:
@@ -70,6 +71,7 @@ class GcReport:
                 for c in (self.deleted if self.applied else self.planned)
             ],
             "skipped": [{"path": c.path, "kept_because": why} for c, why in self.skipped],
+            "problems": self.problems,
         }
 
 
@@ -224,6 +226,8 @@ def plan(storage: LakeStorage, policy: RetentionPolicy, now: datetime) -> tuple[
         *_canary_candidates(storage),
         *_landing_candidates(storage),
     ]
+    if lake.problems:
+        candidates = [c for c in candidates if c.kind != rt.KIND_SUPERSEDED]
     deletable = []
     for candidate in candidates:
         pointer = lake.pointers.get(_slot(candidate)) if _slot(candidate) else None
@@ -248,11 +252,14 @@ def delete(
     files = _current_files(storage, candidate)
     pointer = None
     slot = _slot(candidate)
-    if slot is not None and candidate.asset_key[0] != QUARANTINE_ZONE:
-        pointer = rt.read_json(storage, layout.pointer_path(candidate.asset_key, candidate.partition))
-        lake.protection.refresh_for(storage, slot)
-    if candidate.kind == rt.KIND_LANDING:
-        _refresh_raw(storage, lake, candidate.path)
+    try:
+        if slot is not None and candidate.asset_key[0] != QUARANTINE_ZONE:
+            pointer = rt.read_json(storage, layout.pointer_path(candidate.asset_key, candidate.partition))
+            lake.protection.refresh_for(storage, slot)
+        if candidate.kind == rt.KIND_LANDING:
+            _refresh_raw(storage, lake, candidate.path)
+    except rt.UnreadableMetadata as error:
+        return f"a pointer or manifest that could protect it is unreadable ({error})"
     why = keep_reason(candidate, files, pointer, lake, storage, policy, now)
     if why is not None:
         return why
@@ -323,7 +330,7 @@ def collect(
     policy = policy or RetentionPolicy.load()
     now = now or datetime.now(UTC)
     lake, planned = plan(storage, policy, now)
-    report = GcReport(applied=apply, now=now, planned=planned)
+    report = GcReport(applied=apply, now=now, planned=planned, problems=lake.problems)
     if apply:
         for candidate in planned:
             why = delete(storage, candidate, lake, policy, now)

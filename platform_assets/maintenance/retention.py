@@ -29,7 +29,7 @@ from typing import Any
 
 from platform_assets.governance.classification import Classification, record_of, unlabelled_level
 from platform_assets.lake import history, layout
-from platform_assets.lake.storage import LakeFile, LakeStorage
+from platform_assets.lake.storage import LakeFile, LakeIntegrityError, LakeStorage
 
 CANARY_ROOT = "canary"
 REJECTED_LANDING = "_rejected"
@@ -235,11 +235,18 @@ def asset_keys(storage: LakeStorage, zones: Sequence[str]) -> list[tuple[str, st
     return found
 
 
+class UnreadableMetadata(RuntimeError):
+    """A pointer or manifest that exists but cannot be read as JSON: what it protects is unknown."""
+
+
 def read_json(storage: LakeStorage, rel: str) -> dict[str, Any] | None:
+    """The object as JSON; None when it does not exist; `UnreadableMetadata` when it is damaged."""
     try:
         return json.loads(storage.read_bytes(rel))
     except FileNotFoundError:
         return None
+    except (ValueError, LakeIntegrityError) as error:
+        raise UnreadableMetadata(f"{storage.uri(rel)}: {error}") from None
 
 
 def window_versions(pointer: Mapping[str, Any] | None, window_start: datetime) -> set[str]:
@@ -297,6 +304,9 @@ class LakeScan:
     pointers: dict[Slot, dict[str, Any] | None]
     published: dict[Slot, dict[str, Any] | None]
     protection: Protection
+    # Damaged pointers or manifests: while any exists, no complete version is deleted,
+    # because what they publish or name as upstream cannot be known.
+    problems: list[str] = field(default_factory=list)
 
 
 def scan(storage: LakeStorage) -> LakeScan:
@@ -306,7 +316,16 @@ def scan(storage: LakeStorage) -> LakeScan:
     slots = [
         ("/".join(k), p, path) for k, listing in listings.items() for p, path in listing.pointers.items()
     ]
-    pointers = history.parallel_map(lambda s: read_json(storage, s[2]), slots)
+    problems: list[str] = []
+
+    def tolerant(rel: str) -> dict[str, Any] | None:
+        try:
+            return read_json(storage, rel)
+        except UnreadableMetadata as error:
+            problems.append(str(error))
+            return None
+
+    pointers = history.parallel_map(lambda s: tolerant(s[2]), slots)
 
     def manifest(item: tuple[tuple[str, str | None, str], dict[str, Any] | None]) -> dict[str, Any] | None:
         (asset, partition, _), pointer = item
@@ -315,7 +334,7 @@ def scan(storage: LakeStorage) -> LakeScan:
         path = (
             f"{layout.version_path(asset.split('/'), partition, pointer['version'])}/{layout.MANIFEST_FILE}"
         )
-        return read_json(storage, path)
+        return tolerant(path)
 
     manifests = history.parallel_map(manifest, list(zip(slots, pointers, strict=True)))
     protection = Protection()
@@ -326,6 +345,7 @@ def scan(storage: LakeStorage) -> LakeScan:
         pointers={(a, p): ptr for (a, p, _), ptr in zip(slots, pointers, strict=True)},
         published={(a, p): m for (a, p, _), m in zip(slots, manifests, strict=True)},
         protection=protection,
+        problems=sorted(problems),
     )
 
 
