@@ -53,3 +53,33 @@ def test_the_audit_records_the_publish_and_a_corrupt_day_does_not_stop_the_next(
     assert result.success
     assert store.published_version(list(CURATED), NEXT) is not None
     assert _latest(instance, NEXT)[1].metadata[META_STATUS].value == STATUS_PUBLISHED
+
+
+def test_runs_finishing_out_of_order_leave_the_newest_audited_version_published(tmp_path) -> None:
+    """Two runs land the same raw day; the older run's audit finishes last (the real
+    audit code, run under each run's own id) and must not put its version back."""
+    from platform_assets.domains.flights.audits import AUDITS
+    from platform_assets.domains.flights.config import domain_config
+    from platform_assets.lake.versions import RawFile
+    from platform_assets.quality.audit import Auditor
+    from platform_assets.quality.config import asset_config
+
+    lake = local_lake(tmp_path)
+    store = lake.versions
+    spec = next(a for a in AUDITS if a.asset_key == tuple(RAW))
+    config = asset_config(domain_config().get("quality", {}), spec.name)
+    data = clean_flights(DAY)
+    older, newer = "aaaaaaaa-older-run", "bbbbbbbb-newer-run"
+    for run_id in (older, newer):  # the older run writes first, the newer second
+        store.write_file(list(RAW), DAY, RawFile(f"{DAY}.csv", data, "landing"), run_id=run_id)
+
+    def audit(run_id: str) -> dict[str, bool]:
+        results = list(Auditor(store, spec, config, run_id).run([DAY], dg.AssetKey(list(RAW))))
+        return {r.check_name: r.passed for r in results}
+
+    assert all(audit(newer).values())
+    newest = store.published_version(list(RAW), DAY)
+    assert newest.endswith("-bbbbbbbb")
+    assert all(audit(older).values())  # the older version is sound, and still not published
+    assert store.published_version(list(RAW), DAY) == newest
+    assert [e["version"] for e in store.pointer(list(RAW), DAY)["history"]] == [newest]
