@@ -11,11 +11,13 @@ from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
 from platform_assets.governance import commands as governance_commands
-from platform_assets.lake import history
+from platform_assets.lake import history, identity
+from platform_assets.lake.landing import REJECTED_FOLDER
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
 from platform_assets.maintenance import commands as maintenance_commands
+from platform_assets.maintenance import retention_commands
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -27,7 +29,22 @@ def _day(text: str) -> date:
 
 
 def _storage() -> LakeStorage:
-    return LakeStorage.from_settings(Settings.from_env())
+    """The lake, after its identity record agrees with PLATFORM_ENV (before any write)."""
+    settings = Settings.from_env()
+    identity.ensure_lake_identity(settings)
+    return LakeStorage.from_settings(settings)
+
+
+def cmd_init_lake(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        record = identity.init_lake(settings)
+    except identity.LakeAlreadyInitialised:
+        found = identity.read_identity(settings)
+        print(f"platform: {identity.identity_url(settings)} exists already: {found}", file=sys.stderr)
+        return 0 if found is not None and found.environment == settings.env else 1
+    print(f"initialised {settings.lake_url} as the {record.environment} lake ({record.region})")
+    return 0
 
 
 def cmd_land(args: argparse.Namespace) -> int:
@@ -36,7 +53,7 @@ def cmd_land(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise SystemExit("--end is before --start")
     storage = _storage()
-    if args.if_empty and storage.list_names("landing"):
+    if args.if_empty and [n for n in storage.list_names("landing") if n != REJECTED_FOLDER]:
         print(f"{storage.uri('landing')} already has files; nothing landed (--if-empty)")
         return 0
     land, file_count = landing_source(args.domain)
@@ -200,6 +217,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if problems:
         print(f"\n{len(problems)} unreadable pointer(s) or manifest(s); `platform verify` checks everything:")
         print("\n".join(f"  {problem}" for problem in problems))
+    from platform_assets.automation.landing_rejects import rejected_summary
+
+    print(rejected_summary(store.storage))
     return 0
 
 
@@ -270,8 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
-    governance_commands.add_commands(commands)
     maintenance_commands.add_commands(commands)
+    governance_commands.add_commands(commands)
+    retention_commands.add_commands(commands)
+
+    init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
+    init.set_defaults(func=cmd_init_lake)
     return parser
 
 
@@ -284,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SettingsError as error:
         print(f"platform: configuration error: {error}", file=sys.stderr)
+        return 2
+    except identity.LakeIdentityError as error:
+        print(f"platform: wrong lake: {error}", file=sys.stderr)
         return 2
     except (LakeIntegrityError, VersionError, LakePathError, AssetPathError, PartitionKeyError) as error:
         # Bad input or a damaged lake: a message that names the path, not a traceback.

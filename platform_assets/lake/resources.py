@@ -5,14 +5,17 @@ from functools import lru_cache
 
 import dagster as dg
 
+from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
 from platform_assets.settings import Settings
 
 
 @lru_cache(maxsize=16)
-def _storage(url: str, endpoint: str | None, region: str, retries: int) -> LakeStorage:
-    return LakeStorage.from_url(url, endpoint_url=endpoint, region=region, retries=retries)
+def _storage(url: str, endpoint: str | None, region: str, retries: int, ca_bundle: str | None) -> LakeStorage:
+    return LakeStorage.from_url(
+        url, endpoint_url=endpoint, region=region, retries=retries, ca_bundle=ca_bundle
+    )
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -35,8 +38,13 @@ class LakeResource(dg.ConfigurableResource):
         return dataclasses.replace(settings, **overrides)
 
     def storage(self) -> LakeStorage:
+        """The lake, once its identity record names this process's environment.
+
+        Every asset, IO manager and sensor reaches the lake through here, so the
+        environment check runs before any of them reads or writes."""
         s = self.settings()
-        return _storage(s.lake_url, s.s3_endpoint_url, s.s3_region, s.storage_retries)
+        ensure_lake_identity(s)
+        return _storage(s.lake_url, s.s3_endpoint_url, s.s3_region, s.storage_retries, s.s3_ca_bundle)
 
     def versions(self) -> VersionStore:
         return VersionStore(self.storage(), self.settings().target_file_bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 import posixpath
 import random
 import re
@@ -24,6 +25,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from platform_assets import logs
+from platform_assets.lake import local_fs
 from platform_assets.settings import Settings
 
 T = TypeVar("T")
@@ -156,6 +158,7 @@ class LakeStorage:
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
             retries=settings.storage_retries,
+            ca_bundle=settings.s3_ca_bundle,
         )
 
     @classmethod
@@ -166,6 +169,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         retries: int = 5,
+        ca_bundle: str | None = None,
     ) -> LakeStorage:
         parsed = urlparse(url)
         if parsed.scheme == "s3":
@@ -180,6 +184,8 @@ class LakeStorage:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
+            if ca_bundle:  # a private CA (AWS_CA_BUNDLE), as boto3 is given it
+                kwargs["tls_ca_file_path"] = ca_bundle
             return cls(
                 pafs.S3FileSystem(**kwargs),
                 root,
@@ -194,7 +200,9 @@ class LakeStorage:
         raise LakePathError(f"unsupported lake URL scheme {parsed.scheme!r} in {url!r}")
 
     def full_path(self, rel: str) -> str:
-        """The path as the underlying filesystem knows it."""
+        """The path as the underlying filesystem knows it; locally, never through a link."""
+        if self.is_local:
+            return local_fs.refuse_links(self.root, check_relative_path(rel))
         return f"{self.root}/{check_relative_path(rel)}"
 
     def uri(self, rel: str) -> str:
@@ -245,8 +253,8 @@ class LakeStorage:
         path = self.full_path(rel)
         if not self.is_local:
             return self.retrying("write", rel, lambda: self._s3_put_if(rel, data, expected))
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
-        with open(f"{path}.lock", "a+b") as lock:
+        local_fs.make_dirs(self.root, posixpath.dirname(rel))
+        with local_fs.open_lock(f"{path}.lock") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 current = self.read_object(rel)
@@ -310,11 +318,12 @@ class LakeStorage:
         if not self.is_local:
             self.retrying("write", rel, lambda: self._put(target, data))
             return
-        self.fs.create_dir(posixpath.dirname(target), recursive=True)
+        local_fs.make_dirs(self.root, posixpath.dirname(rel))
         temporary = f"{target}.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open_output_stream(temporary) as stream:
                 stream.write(data)
+            os.chmod(temporary, local_fs.FILE_MODE)
             self.fs.move(temporary, target)
         finally:
             if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
@@ -327,15 +336,27 @@ class LakeStorage:
     def prepare_dir(self, rel: str) -> None:
         """Create a folder where the filesystem needs folders (local only)."""
         if self.is_local:
-            self.fs.create_dir(self.full_path(rel), recursive=True)
+            local_fs.make_dirs(self.root, check_relative_path(rel))
 
     def list_names(self, rel: str) -> list[str]:
-        """Names directly under a folder, sorted; empty when it does not exist."""
+        """Names directly under a folder, sorted; empty when it does not exist (links left out)."""
+        if self.is_local:
+            return sorted(
+                e.rel.rsplit("/", 1)[1]
+                for e in local_fs.entries(self.root, check_relative_path(rel))
+                if e.kind != "link"
+            )
         selector = pafs.FileSelector(self.full_path(rel), allow_not_found=True, recursive=False)
         infos = self.retrying("list", rel, lambda: self.fs.get_file_info(selector))
         return sorted(posixpath.basename(info.path) for info in infos)
 
     def list_files(self, rel: str, recursive: bool = True) -> Iterator[LakeFile]:
+        """Regular files under a folder; locally links are neither listed nor entered."""
+        if self.is_local:
+            for entry in local_fs.entries(self.root, check_relative_path(rel), recursive):
+                if entry.kind == "file":
+                    yield LakeFile(entry.rel, entry.size, entry.mtime_ns)
+            return
         selector = pafs.FileSelector(self.full_path(rel), allow_not_found=True, recursive=recursive)
         prefix_len = len(self.root) + 1
         for info in self.retrying("list", rel, lambda: self.fs.get_file_info(selector)):

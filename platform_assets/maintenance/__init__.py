@@ -1,1 +1,2 @@
-"""Maintenance of the lake: retention and garbage collection, storage lifecycle rules."""
+"""Maintenance of the lake: promotion between environments, canary runs of a code change,
+retention and garbage collection, and storage lifecycle rules."""
