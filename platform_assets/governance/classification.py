@@ -178,7 +178,9 @@ class Underclassified:
         )
 
 
-def _inputs(asset: dg.AssetsDefinition, contracts: Mapping[tuple[str, ...], Contract]) -> dict[str, Any]:
+def _inputs(
+    asset: dg.AssetsDefinition, consumer: dg.AssetKey, contracts: Mapping[tuple[str, ...], Contract]
+) -> dict[str, Any]:
     """Per input name: (producer key, {column: level}) for the columns this asset reads."""
     from platform_assets.lake.io_manager import COLUMNS_KEY  # the IO manager records manifests with ours
 
@@ -188,7 +190,7 @@ def _inputs(asset: dg.AssetsDefinition, contracts: Mapping[tuple[str, ...], Cont
         contract = contracts.get(tuple(producer.path))
         if contract is None:
             raise ClassificationError(
-                f"{asset.key.to_user_string()} reads {producer.to_user_string()}, which has no contract"
+                f"{consumer.to_user_string()} reads {producer.to_user_string()}, which has no contract"
             )
         levels = {c: v.level for c, v in column_classes(contract).items()}
         declared = (input_defs[name].metadata or {}).get(COLUMNS_KEY) if name in input_defs else None
@@ -215,14 +217,14 @@ def underclassified(
 ) -> list[Underclassified]:
     """Columns less classified than what they are made from, without an explicit declassification."""
     problems = []
-    for asset in assets:
-        contract = contracts.get(tuple(asset.key.path))
+    for asset, key in [(a, k) for a in assets for k in a.keys]:
+        contract = contracts.get(tuple(key.path))
         if contract is None or not asset.keys_by_input_name:
             continue
-        inputs = _inputs(asset, contracts)
+        inputs = _inputs(asset, key, contracts)
         every = [(f"{p.to_user_string()}.{c}", lvl) for p, read in inputs.values() for c, lvl in read.items()]
         for column, spec in column_classes(contract).items():
-            where = f"{asset.key.to_user_string()}.{column}"
+            where = f"{key.to_user_string()}.{column}"
             if spec.derived_from:
                 sources = [m for s in spec.derived_from for m in _resolve(s, inputs, where)]
             else:
@@ -236,7 +238,7 @@ def underclassified(
             if spec.level < required:
                 names = tuple(sorted(n for n, level in sources if level == required))
                 problems.append(
-                    Underclassified(asset.key.to_user_string(), column, spec.level, required, names)
+                    Underclassified(key.to_user_string(), column, spec.level, required, names)
                 )
     return problems
 
