@@ -10,12 +10,14 @@ import sys
 from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
+from platform_assets.governance import commands as governance_commands
 from platform_assets.lake import history, identity
 from platform_assets.lake.landing import REJECTED_FOLDER
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
 from platform_assets.maintenance import commands as maintenance_commands
+from platform_assets.maintenance import retention_commands
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -305,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
     maintenance_commands.add_commands(commands)
+    governance_commands.add_commands(commands)
+    retention_commands.add_commands(commands)
 
     init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
     init.set_defaults(func=cmd_init_lake)

@@ -1,0 +1,1 @@
+"""Governance: classification of assets and columns, and the audit log of who read or changed what."""
