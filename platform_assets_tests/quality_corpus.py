@@ -241,7 +241,14 @@ def run_daily(
     """The daily assets (or `selection`) over [start, end] in one run."""
     if selection is None:
         defs = build_definitions(lake.resource)
-        selection = [k.path for a in defs.assets if a.partitions_def is not None for k in a.keys]
+        # Daily data assets only: the weekly model (group "ml") cannot share a daily run.
+        selection = [
+            k.path
+            for a in defs.assets
+            if a.partitions_def is not None
+            for k in a.keys
+            if a.group_names_by_key[k] != "ml"
+        ]
     return run_assets(lake, instance, selection, start, end)
 
 
