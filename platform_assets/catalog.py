@@ -68,8 +68,10 @@ class Catalog:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Catalog:
-        """The lake the platform itself would use in this environment."""
-        return cls(LakeStorage.from_settings(Settings.from_env(environ)))
+        """The lake the platform itself would use in this environment, read as the analyst identity."""
+        from platform_assets.governance.guard import open_lake
+
+        return cls(open_lake(Settings.from_env(environ), "analyst"))
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
 from platform_assets.lake import history
+from platform_assets.lake.access import LakeAccessDenied
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
@@ -24,8 +25,11 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _storage() -> LakeStorage:
-    return LakeStorage.from_settings(Settings.from_env())
+def _storage(identity: str = "operator") -> LakeStorage:
+    """The lake as the operator (rollback, promotion, retention) unless told otherwise."""
+    from platform_assets.governance.guard import open_lake
+
+    return open_lake(Settings.from_env(), identity)
 
 
 def cmd_land(args: argparse.Namespace) -> int:
@@ -33,7 +37,7 @@ def cmd_land(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         raise SystemExit("--end is before --start")
-    storage = _storage()
+    storage = _storage("landing")
     if args.if_empty and storage.list_names("landing"):
         print(f"{storage.uri('landing')} already has files; nothing landed (--if-empty)")
         return 0
@@ -60,7 +64,7 @@ def _interval(text: str) -> float:
 def cmd_replay(args: argparse.Namespace) -> int:
     from platform_assets.automation.replay import replay
 
-    storage = _storage()
+    storage = _storage("landing")
     land, _ = landing_source(args.domain)
     print(f"replaying {args.domain} from {args.start}, {args.days} day(s), one every {args.every:g}s")
     replay(
@@ -231,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
+    from platform_assets.governance.cli import add_iam_policies_command
+
+    add_iam_policies_command(commands)
     return parser
 
 
@@ -244,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"platform: configuration error: {error}", file=sys.stderr)
         return 2
+    except LakeAccessDenied as error:
+        print(f"platform: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -1,18 +1,13 @@
 """The lake as a Dagster resource: one place that maps the environment to storage."""
 
 import dataclasses
-from functools import lru_cache
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
 from platform_assets.settings import Settings
-
-
-@lru_cache(maxsize=16)
-def _storage(url: str, endpoint: str | None, region: str, retries: int) -> LakeStorage:
-    return LakeStorage.from_url(url, endpoint_url=endpoint, region=region, retries=retries)
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -22,6 +17,17 @@ class LakeResource(dg.ConfigurableResource):
     lake_url: str | None = None
     endpoint_url: str | None = None
     target_file_mb: float | None = None
+    # The identity this run acts as (its `zone` tag), set when the run starts.
+    _identity: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Act as the run's zone identity, so a run can write only its own zone."""
+        from platform_assets.governance.identity import run_identity
+
+        run = context.run
+        if run is not None:
+            zones = [key.path[0] for key in (run.asset_selection or ())]
+            self._identity = run_identity(dict(run.tags), zones)
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
@@ -35,8 +41,10 @@ class LakeResource(dg.ConfigurableResource):
         return dataclasses.replace(settings, **overrides)
 
     def storage(self) -> LakeStorage:
-        s = self.settings()
-        return _storage(s.lake_url, s.s3_endpoint_url, s.s3_region, s.storage_retries)
+        """The lake as this run's identity, after the start-up checks (`governance.guard`)."""
+        from platform_assets.governance.guard import open_lake
+
+        return open_lake(self.settings(), self._identity)
 
     def versions(self) -> VersionStore:
         return VersionStore(self.storage(), self.settings().target_file_bytes)

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
 from platform_assets import logs
+from platform_assets.lake.access import AMBIENT, S3Identity, access_denied, is_access_denied
 from platform_assets.settings import Settings
 
 T = TypeVar("T")
@@ -97,6 +98,12 @@ class LakeStorage:
         self.url = url.rstrip("/")
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
         self.retry = retry or RetryPolicy()
+        # Governance (platform_assets.governance): who we are, and the SSE every S3 PUT requests.
+        self.identity: S3Identity = AMBIENT
+        self.sse: dict[str, str] = {}
+        self.endpoint_url: str | None = None
+        self.region: str | None = None
+        self._s3_client: object | None = None
 
     def retrying(self, operation: str, rel: str, call: Callable[[], T]) -> T:
         """Run one storage call, again after a backoff while it fails transiently.
@@ -107,7 +114,11 @@ class LakeStorage:
         for attempt in range(self.retry.attempts):
             try:
                 return call()
-            except OSError as error:
+            except Exception as error:
+                if is_access_denied(error):  # governance: name identity, action and path
+                    raise access_denied(error, self.identity, operation, self._uri_or_path(rel)) from error
+                if not isinstance(error, OSError):
+                    raise
                 if not is_transient(error) or attempt + 1 >= self.retry.attempts:
                     raise
                 delay = self.retry.delay(attempt)
@@ -122,6 +133,12 @@ class LakeStorage:
                 )
                 time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _uri_or_path(self, rel: str) -> str:
+        try:
+            return self.uri(rel)
+        except LakePathError:
+            return rel
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStorage:
@@ -140,6 +157,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         retries: int = 5,
+        identity: S3Identity = AMBIENT,
     ) -> LakeStorage:
         parsed = urlparse(url)
         if parsed.scheme == "s3":
@@ -154,7 +172,10 @@ class LakeStorage:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
-            return cls(pafs.S3FileSystem(**kwargs), root, f"s3://{root}", RetryPolicy(attempts=retries))
+            kwargs.update(identity.pyarrow_kwargs())
+            storage = cls(pafs.S3FileSystem(**kwargs), root, f"s3://{root}", RetryPolicy(attempts=retries))
+            storage.identity, storage.endpoint_url, storage.region = identity, endpoint_url, region
+            return storage
         if parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
             return cls(pafs.LocalFileSystem(), str(local), local.as_uri(), RetryPolicy(attempts=retries))
@@ -201,8 +222,22 @@ class LakeStorage:
                 self.fs.delete_file(temporary)
 
     def _put(self, target: str, data: bytes) -> None:
+        if self.sse:  # pyarrow cannot ask for SSE per request; boto3 can
+            bucket, key = target.split("/", 1)
+            self.s3_client().put_object(Bucket=bucket, Key=key, Body=data, **self.sse)
+            return
         with self.fs.open_output_stream(target) as stream:
             stream.write(data)
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client acting as the same identity as `fs` (built once, on first use)."""
+        if self._s3_client is None:
+            import boto3
+
+            self._s3_client = boto3.client(
+                "s3", endpoint_url=self.endpoint_url, region_name=self.region, **self.identity.boto3_kwargs()
+            )
+        return self._s3_client
 
     def prepare_dir(self, rel: str) -> None:
         """Create a folder where the filesystem needs folders (local only)."""

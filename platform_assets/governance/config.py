@@ -1,0 +1,40 @@
+"""Governance settings: governance.toml per environment, overridden by the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from platform_assets.settings import ENVIRONMENTS, SettingsError
+
+PROFILE_ENV = "PLATFORM_IDENTITY_PROFILE"
+KMS_KEY_ENV = "PLATFORM_KMS_KEY_ID"
+
+
+@dataclass(frozen=True)
+class GovernanceSettings:
+    identity_profile: str  # template with `{identity}`; "" = ambient credentials
+    plain_http_hosts: tuple[str, ...]
+    kms_key_id: str | None
+
+    @classmethod
+    def load(cls, env: str, environ: Mapping[str, str] | None = None) -> GovernanceSettings:
+        """Read once per lake opening; `env` is the already validated PLATFORM_ENV."""
+        environ = os.environ if environ is None else environ
+        if env not in ENVIRONMENTS:
+            raise SettingsError(f"unknown environment {env!r}")
+        config = tomllib.loads(resources.files(__package__).joinpath("governance.toml").read_text())
+        values = {**config["default"], **config.get(env, {})}
+        template = environ.get(PROFILE_ENV, str(values["identity_profile"])).strip()
+        if template and "{identity}" not in template:
+            raise SettingsError(
+                f"identity_profile {template!r} (governance.toml or {PROFILE_ENV}) must contain {{identity}}"
+            )
+        return cls(
+            identity_profile=template,
+            plain_http_hosts=tuple(values["plain_http_hosts"]),
+            kms_key_id=(environ.get(KMS_KEY_ENV) or "").strip() or None,
+        )
