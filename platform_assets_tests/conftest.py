@@ -39,6 +39,8 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name in ("PLATFORM_LAKE_URL", "PLATFORM_ENV", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(name, None)
     os.environ.update(S3_TEST_ENV)
+    # Tests act as the ambient identity unless they set up per-identity profiles themselves.
+    os.environ["PLATFORM_IDENTITY_PROFILE"] = ""
     os.environ["DAGSTER_HOME"] = str(tmp_path_factory.mktemp("dagster_home"))
     yield
     os.environ.clear()
