@@ -62,8 +62,16 @@ def s3_endpoint() -> Iterator[str]:
 
 
 def make_bucket(endpoint: str) -> str:
+    """A bucket with default SSE-S3, as AWS creates them, so staging and prod lakes accept it."""
     bucket = f"lake-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
     return bucket
 
 

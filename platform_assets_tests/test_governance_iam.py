@@ -1,11 +1,13 @@
-"""Least privilege for real: generated policies on a moto server that enforces IAM.
+"""Least privilege and encryption for real: generated policies on a moto server that enforces IAM.
 
+The lake is a staging lake (encryption required, SSE-KMS key from the environment).
 Each platform identity becomes an IAM user holding exactly its generated policy;
 its keys sit in an AWS credentials file as profile `platform-<identity>`, which is
 how runs find them (the run's `zone` tag). One real day goes through the whole graph,
 each zone in its own run as its own identity; then every identity tries every kind
 of access and the observed matrix must equal the one the issue asks for, written
-out by hand below (not derived from the generator)."""
+out by hand below (not derived from the generator). Finally every object the run
+left in the bucket is asked, on the endpoint, how it is encrypted."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -32,7 +35,16 @@ from platform_assets_tests.iam_server import IamServer, iam_enforcing_server, wr
 
 pytestmark = [pytest.mark.integration, pytest.mark.s3]
 
-DAY = "2013-03-04"
+# The test's own eyes on the bucket once IAM is enforced (not a platform identity).
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+}
+SSE_S3_DEFAULT = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+
+# 2013-02-12: EWR reported a 1,048 mph wind, so curated/weather quarantines rows that day.
+DAY = "2013-02-12"
+KMS_KEY = "platform-test-key"
 BUCKET = "lake-iam"
 PREFIX = "platform"
 PART = f"date={DAY}"
@@ -76,6 +88,11 @@ class IamLake:
     server: IamServer
     settings: Settings
     resource: LakeResource
+    admin_keys: tuple[str, str]
+
+    def admin(self) -> Any:
+        key_id, secret = self.admin_keys
+        return self.server.client("s3", aws_access_key_id=key_id, aws_secret_access_key=secret)
 
     def storage(self, identity: str) -> LakeStorage:
         return open_lake(self.settings, identity)
@@ -85,19 +102,23 @@ class IamLake:
 def iam_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamLake]:
     home = tmp_path_factory.mktemp("aws")
     with iam_enforcing_server() as server, pytest.MonkeyPatch.context() as env:
-        server.client("s3").create_bucket(Bucket=BUCKET)
+        admin = server.client("s3")
+        admin.create_bucket(Bucket=BUCKET)
+        admin.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration=SSE_S3_DEFAULT)
         url = f"s3://{BUCKET}/{PREFIX}"
         resource = LakeResource(lake_url=url, endpoint_url=server.endpoint)
-        documents = iam.policies(build_definitions(resource), BUCKET, PREFIX)
-        keys = server.create_identities(documents)
+        documents = iam.policies(build_definitions(resource), BUCKET, PREFIX, KMS_KEY)
+        keys = server.create_identities({**documents, "admin": ADMIN_POLICY})
         env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(write_profiles(home / "credentials", keys)))
         env.setenv("AWS_CONFIG_FILE", str(home / "config"))
         env.setenv("PLATFORM_IDENTITY_PROFILE", "platform-{identity}")
+        env.setenv("PLATFORM_ENV", "staging")
+        env.setenv("PLATFORM_KMS_KEY_ID", KMS_KEY)
         env.setenv("PLATFORM_LAKE_URL", url)
         env.setenv("AWS_ENDPOINT_URL", server.endpoint)
         env.setenv("AWS_ACCESS_KEY_ID", "AKIANOBODY0000000000")  # ambient keys that IAM does not know
         server.enforce()
-        yield IamLake(server, Settings.from_env(), resource)
+        yield IamLake(server, Settings.from_env(), resource, keys["admin"])
 
 
 def _zone_runs(lake: IamLake, instance: dg.DagsterInstance, zone: str) -> list[dg.ExecuteInProcessResult]:
@@ -225,6 +246,35 @@ def test_a_run_tagged_with_the_wrong_zone_fails_with_a_platform_error(built: Iam
         "access denied: identity platform-curated" in m and f"/serving/route_daily/{PART}" in m
         for m in errors
     ), errors
+
+
+def test_every_object_written_is_encrypted_with_the_lakes_key(built: IamLake) -> None:
+    """Data, manifests, audits, pointers, quarantine and landing copies: each asked SSE-KMS itself.
+
+    The bucket default is SSE-S3, so an object that shows the KMS key was encrypted
+    because the platform's own request said so, not by the default alone."""
+    admin = built.admin()
+    keys = [
+        o["Key"]
+        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for o in page.get("Contents", [])
+    ]
+    kinds = {
+        "data": lambda k: k.endswith(".parquet") and "/quarantine/" not in k,
+        "manifest": lambda k: k.endswith("/_manifest.json"),
+        "audit": lambda k: k.endswith("/_audit.json"),
+        "pointer": lambda k: k.endswith("/_published.json"),
+        "quarantine": lambda k: k.startswith(f"{PREFIX}/quarantine/") and k.endswith(".parquet"),
+        "landing": lambda k: k.startswith(f"{PREFIX}/landing/") and k.endswith(".csv"),
+    }
+    assert all(any(match(k) for k in keys) for match in kinds.values()), sorted(keys)
+    unencrypted = []
+    for key in keys:
+        head = admin.head_object(Bucket=BUCKET, Key=key)
+        if (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")) != ("aws:kms", KMS_KEY):
+            unencrypted.append((key, head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")))
+    assert not unencrypted
+    print(f"\n{len(keys)} objects, all aws:kms with {KMS_KEY}")
 
 
 def test_unknown_profile_is_a_clear_configuration_error(

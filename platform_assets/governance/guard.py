@@ -56,7 +56,7 @@ def _open(settings: Settings, as_identity: str | None, governance: GovernanceSet
             encryption.check_bucket_encryption(client, bucket, settings.env, governance.kms_key_id)
     except Exception as error:
         if is_access_denied(error):
-            raise access_denied(error, s3_identity, "stat", f"s3://{bucket}") from error
+            raise access_denied(error, s3_identity, "stat", f"s3://{bucket}") from None
         raise
     if settings.require_encryption:
         storage.sse = encryption.put_args(governance.kms_key_id)

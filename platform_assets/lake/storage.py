@@ -116,7 +116,7 @@ class LakeStorage:
                 return call()
             except Exception as error:
                 if is_access_denied(error):  # governance: name identity, action and path
-                    raise access_denied(error, self.identity, operation, self._uri_or_path(rel)) from error
+                    raise access_denied(error, self.identity, operation, self._uri_or_path(rel)) from None
                 if not isinstance(error, OSError):
                     raise
                 if not is_transient(error) or attempt + 1 >= self.retry.attempts:
