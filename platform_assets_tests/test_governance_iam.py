@@ -295,3 +295,24 @@ def test_policies_follow_the_graph(tmp_path: Path) -> None:
     assert {i for i in inputs if not i.startswith("serving/")} == {
         "curated/flights/*", "curated/planes/*", "curated/weather/*"
     }  # fmt: skip
+
+
+def test_iam_policies_command_prints_every_identity(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from platform_assets import cli
+
+    monkeypatch.delenv("PLATFORM_IDENTITY_PROFILE")  # prod's own default: platform-{identity}
+    assert cli.main(["iam-policies", "--env", "prod", "--bucket", "lake-prod", "--prefix", "platform"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["identities"]) == ["landing", "raw", "curated", "serving", "operator", "analyst"]
+    assert report["identities"]["serving"]["aws_profile"] == "platform-serving"
+    sids = [s["Sid"] for s in report["bucket_policy"]["Statement"]]
+    assert sids == ["DenyInsecureTransport", "DenyUnencryptedWrites", "DenyOtherEncryption"]
+    writes = next(
+        s for s in report["identities"]["curated"]["policy"]["Statement"] if s["Sid"] == "WriteOwnZone"
+    )
+    assert "arn:aws:s3:::lake-prod/platform/quarantine/flights/*" in writes["Resource"]
+    assert not [r for r in writes["Resource"] if "/serving/" in r or "/raw/" in r]

@@ -142,12 +142,10 @@ class LakeStorage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStorage:
-        return cls.from_url(
-            settings.lake_url,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            retries=settings.storage_retries,
-        )
+        """The lake of `settings` after the start-up checks (encryption, transport, region)."""
+        from platform_assets.governance.guard import open_lake
+
+        return open_lake(settings)
 
     @classmethod
     def from_url(
