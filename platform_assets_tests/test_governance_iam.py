@@ -316,3 +316,14 @@ def test_iam_policies_command_prints_every_identity(
     )
     assert "arn:aws:s3:::lake-prod/platform/quarantine/flights/*" in writes["Resource"]
     assert not [r for r in writes["Resource"] if "/serving/" in r or "/raw/" in r]
+
+
+def test_a_run_acts_as_its_zone_and_never_as_several() -> None:
+    from platform_assets.governance.identity import IdentityError, resolve, run_identity
+
+    assert run_identity({"zone": "serving"}, ["serving"]) == "serving"
+    assert run_identity({}, ["curated", "curated"]) == "curated"  # untagged: the one zone it writes
+    assert run_identity({}, []) is None
+    with pytest.raises(IdentityError, match="launch one run per zone"):
+        resolve(run_identity({}, ["raw", "curated"]), "platform-{identity}")
+    assert resolve("raw+curated", "").access_key is None  # identities off: ambient credentials

@@ -6,12 +6,19 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 from platform_assets.settings import ENVIRONMENTS, SettingsError
 
 PROFILE_ENV = "PLATFORM_IDENTITY_PROFILE"
 KMS_KEY_ENV = "PLATFORM_KMS_KEY_ID"
+
+
+@lru_cache(maxsize=1)
+def _config_file() -> dict[str, dict[str, object]]:
+    """Parsed once: every `LakeResource.storage()` call consults it."""
+    return tomllib.loads(resources.files(__package__).joinpath("governance.toml").read_text())
 
 
 @dataclass(frozen=True)
@@ -26,15 +33,18 @@ class GovernanceSettings:
         environ = os.environ if environ is None else environ
         if env not in ENVIRONMENTS:
             raise SettingsError(f"unknown environment {env!r}")
-        config = tomllib.loads(resources.files(__package__).joinpath("governance.toml").read_text())
+        config = _config_file()
         values = {**config["default"], **config.get(env, {})}
         template = environ.get(PROFILE_ENV, str(values["identity_profile"])).strip()
         if template and "{identity}" not in template:
             raise SettingsError(
                 f"identity_profile {template!r} (governance.toml or {PROFILE_ENV}) must contain {{identity}}"
             )
+        hosts = values["plain_http_hosts"]
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise SettingsError("governance.toml: plain_http_hosts must be a list of host names")
         return cls(
             identity_profile=template,
-            plain_http_hosts=tuple(values["plain_http_hosts"]),
+            plain_http_hosts=tuple(hosts),
             kms_key_id=(environ.get(KMS_KEY_ENV) or "").strip() or None,
         )

@@ -26,8 +26,8 @@ class LakeResource(dg.ConfigurableResource):
 
         run = context.run
         if run is not None:
-            zones = [key.path[0] for key in (run.asset_selection or ())]
-            self._identity = run_identity(dict(run.tags), zones)
+            keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
+            self._identity = run_identity(dict(run.tags), [key.path[0] for key in keys])
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
