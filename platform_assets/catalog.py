@@ -6,12 +6,18 @@ DuckDB as pyarrow datasets with one fragment per data file, each tagged with its
 partition, so `WHERE date = ...` skips other days' files unopened and only the
 selected columns are read: DuckDB has no httpfs here, and needs none.
 
-The catalog never writes: it only reads pointers, manifests and data files."""
+The catalog never writes: it only reads pointers, manifests and data files. What it
+reads is checked: a data file whose size, row count or footer identity disagrees with
+its manifest is an error naming the file. A corrupt pointer or manifest fails a read
+that names its partition; a read of a whole asset skips that one partition with a
+`LakeIntegrityWarning` naming it (and lists it in the frame's `attrs["lake_problems"]`),
+so one damaged day does not take the asset down and never disappears silently."""
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -22,21 +28,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from platform_assets.lake import history, layout
-from platform_assets.lake.storage import LakeStorage
+from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
 from platform_assets.lake.versions import (
     KIND_PARQUET,
     NotPublishedError,
     VersionError,
     VersionStore,
+    check_file_identity,
     decode_schema,
 )
 from platform_assets.settings import Settings
 
 PARTITION_COLUMN = layout.PARTITION_LEVEL
 READS_ATTR = "lake_reads"
+PROBLEMS_ATTR = "lake_problems"
 _REGISTERED_PREFIX = "lake__"
 _STRING_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -44,6 +53,10 @@ _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 class CatalogError(ValueError):
     """A request the lake cannot answer as asked (unknown asset, column, or version)."""
+
+
+class LakeIntegrityWarning(UserWarning):
+    """A partition left out of a whole-asset read because its pointer or manifest is corrupt."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,9 @@ class Catalog:
         self._store = VersionStore(storage)
         self._manifests: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self._reads: dict[tuple[str, str | None, str], VersionRead] = {}
+        self._problems: list[str] = []
+        # data file path -> (manifest, file entry), for verifying what a scan opened
+        self._entries: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Catalog:
@@ -125,9 +141,11 @@ class Catalog:
         `version` pins one version id (with a single partition) or maps partition to
         version; `as_of` reads what was published at that moment. The returned frame's
         `attrs["lake_reads"]` names the versions it came from."""
+        problems_before = len(self._problems)
         table, reads = self._table(asset, partitions, columns, version, as_of)
         frame = table.to_pandas()
         frame.attrs[READS_ATTR] = [asdict(r) for r in reads]
+        frame.attrs[PROBLEMS_ATTR] = self._problems[problems_before:]
         return frame
 
     def table(
@@ -166,6 +184,7 @@ class Catalog:
         Only the assets the query names are resolved. The frame's `attrs["lake_reads"]`
         lists every version the query could see (the data it is a function of)."""
         reads: list[VersionRead] = []
+        problems_before = len(self._problems)
         with duckdb.connect(":memory:") as conn:
             wanted = _referenced_tables(conn, query)
             matches = [
@@ -187,12 +206,18 @@ class Catalog:
                     _alias(conn, zones[0], name)
             frame = conn.execute(query, params).df() if params is not None else conn.sql(query).df()
         frame.attrs[READS_ATTR] = [asdict(r) for r in reads]
+        frame.attrs[PROBLEMS_ATTR] = self._problems[problems_before:]
         return frame
 
     @property
     def reads(self) -> list[VersionRead]:
         """Every version this catalog has read, in first-read order."""
         return list(self._reads.values())
+
+    @property
+    def problems(self) -> list[str]:
+        """Corrupt pointers or manifests this catalog skipped in whole-asset reads."""
+        return list(self._problems)
 
     def reads_frame(self) -> pd.DataFrame:
         """`reads` as a table, to print or to save beside an analysis's results."""
@@ -248,6 +273,13 @@ class Catalog:
                 if required:
                     raise NotPublishedError(f"{where} has no published version")
                 return None
+            try:
+                return self._manifest(key, partition, version)
+            except VersionError:
+                pointer = self.storage.uri(layout.pointer_path(key, partition))
+                raise LakeIntegrityError(
+                    f"{pointer} publishes {version}, which has no manifest (deleted or never completed)"
+                ) from None
         try:
             return self._manifest(key, partition, layout.validate_version_id(version))
         except (VersionError, layout.AssetPathError) as error:
@@ -279,7 +311,16 @@ class Catalog:
 
         def resolve(partition: str | None) -> dict[str, Any] | None:
             pinned = pins.get(partition)
-            return self._resolve(key, partition, pinned, None if pinned else as_of, required=explicit)
+            try:
+                return self._resolve(key, partition, pinned, None if pinned else as_of, required=explicit)
+            except LakeIntegrityError as error:
+                if explicit:
+                    raise
+                self._problems.append(str(error))
+                warnings.warn(
+                    f"{asset}: partition {partition} left out: {error}", LakeIntegrityWarning, stacklevel=6
+                )
+                return None
 
         manifests = [m for m in history.parallel_map(resolve, keys) if m is not None]
         if not manifests:
@@ -308,6 +349,7 @@ class Catalog:
             if prune and manifest["partition"] is not None:
                 expression = pc.field(PARTITION_COLUMN) == pa.scalar(manifest["partition"], pa.string())
             for path, entry in zip(self._store.data_paths(manifest), manifest["files"], strict=True):
+                self._entries[path] = (manifest, entry)
                 fragments.append(
                     file_format.make_fragment(
                         path, self.storage.fs, partition_expression=expression, file_size=entry["bytes"]
@@ -343,6 +385,7 @@ class Catalog:
         as_of: str | datetime | None,
     ) -> tuple[pa.Table, list[VersionRead]]:
         dataset, reads = self._dataset(asset, partitions, version, as_of)
+        self._verify_fragments(dataset)
         if columns is not None:
             missing = [c for c in columns if c not in dataset.schema.names]
             if missing:
@@ -350,6 +393,32 @@ class Catalog:
         projection = list(columns) if columns is not None else None
         table = self.storage.retrying("read", asset, lambda: dataset.to_table(columns=projection))
         return table, reads
+
+    def _verify_fragments(self, dataset: pads.FileSystemDataset) -> None:
+        """Each file's size and footer against its manifest before its rows are trusted.
+
+        The footer is what the scan reads first anyway and the fragment keeps it, so
+        that check costs no extra request; the size costs one stat (a HEAD on S3) per
+        file, done concurrently."""
+        entries = self._entries
+
+        def check(fragment: pads.ParquetFileFragment) -> None:
+            manifest, entry = entries[fragment.path]
+            uri = f"{manifest['uri']}/{entry['name']}"
+            info = self.storage.retrying("stat", uri, lambda: self.storage.fs.get_file_info(fragment.path))
+            if info.type == pafs.FileType.NotFound:
+                raise LakeIntegrityError(f"{uri} is missing (named by its manifest)")
+            if info.size != entry["bytes"]:
+                raise LakeIntegrityError(f"{uri} is {info.size} bytes; its manifest says {entry['bytes']}")
+            try:
+                metadata = fragment.metadata
+            except (OSError, pa.ArrowInvalid) as error:
+                raise LakeIntegrityError(
+                    f"{uri} does not match its manifest ({entry['bytes']} bytes): {error}"
+                ) from None
+            check_file_identity(metadata, manifest, entry, uri)
+
+        history.parallel_map(check, list(dataset.get_fragments()))
 
     def _note_read(self, manifest: dict[str, Any]) -> VersionRead:
         read = VersionRead(

@@ -13,8 +13,8 @@ from platform_assets.domains import DOMAIN_MODULES, landing_source
 from platform_assets.lake import history
 from platform_assets.lake.access import LakeAccessDenied
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
-from platform_assets.lake.storage import LakeStorage
-from platform_assets.lake.versions import VersionStore
+from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
+from platform_assets.lake.versions import VersionError, VersionStore
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -162,8 +162,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         return 1
     where = "/".join(args.asset) + (f" date={args.partition}" if args.partition else "")
     print(
-        f"rolled back {where}: {done.from_version} -> {done.to_version} "
-        f"(audit: {done.audit}{', forced' if done.forced else ''}) by {done.actor} "
+        f"{where}: {done.from_version} -> {done.to_version} "
+        f"({'rolled forward' if done.direction == 'forward' else 'rolled back'}; "
+        f"audit: {done.audit}{', forced' if done.forced else ''}) by {done.actor} "
         f"in {done.seconds * 1000:.0f} ms; no data copied"
     )
     if not os.environ.get("DAGSTER_HOME"):
@@ -174,7 +175,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 - the pointer is the record; say what is missing
         print(f"platform: rollback done but not recorded in Dagster: {error}", file=sys.stderr)
         return 1
-    print(f"recorded as an observation of {'/'.join(args.asset)} in the Dagster instance")
+    print(
+        f"recorded on {'/'.join(args.asset)} in the Dagster instance; downstream partitions built from "
+        f"{done.from_version} are now stale and automation rebuilds them"
+    )
     return 0
 
 
@@ -182,6 +186,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = _versions_store()
     keys = [args.asset] if args.asset else [list(key) for key in history.lake_assets(store)]
     rows = []
+    problems: list[str] = []
     for key in keys:
         status = history.asset_status(store, key)
         held = ",".join(status.held_back[:3]) + ("..." if len(status.held_back) > 3 else "")
@@ -191,9 +196,34 @@ def cmd_status(args: argparse.Namespace) -> int:
                 status.last_published_at or "-", f"{len(status.held_back)} {held}".strip(),
             ]
         )  # fmt: skip
+        problems.extend(status.problems)
     print(f"lake: {store.storage.url}")
     print(_table(rows, ["ASSET", "PARTITIONS", "PUBLISHED", "LAST PUBLISHED", "NEWEST NOT PUBLISHED"]))
+    if problems:
+        print(f"\n{len(problems)} unreadable pointer(s) or manifest(s); `platform verify` checks everything:")
+        print("\n".join(f"  {problem}" for problem in problems))
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import time
+
+    from platform_assets.lake.verify import verify_lake
+
+    store = _versions_store()
+    started = time.perf_counter()
+    report = verify_lake(store, [args.asset] if args.asset else None, args.partitions)
+    seconds = time.perf_counter() - started
+    print(
+        f"verified {store.storage.url}: {report.partitions} partition(s), {report.versions} version(s), "
+        f"{report.files} file(s), {report.bytes:,} bytes hashed in {seconds:.1f} s"
+    )
+    if not report.problems:
+        print("no problems found")
+        return 0
+    print(f"{len(report.problems)} problem(s):")
+    print("\n".join(f"  {problem}" for problem in report.problems))
+    return 1
 
 
 def _add_version_commands(commands: argparse._SubParsersAction) -> None:
@@ -214,6 +244,13 @@ def _add_version_commands(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser("status", help="per asset: partitions, published, newest not published")
     status.add_argument("asset", nargs="?", type=_asset, help="one asset (default: every asset in the lake)")
     status.set_defaults(func=cmd_status)
+
+    verify = commands.add_parser(
+        "verify", help="check every pointer, manifest and data file (sizes, rows, content hashes)"
+    )
+    verify.add_argument("asset", nargs="?", type=_asset, help="one asset (default: every asset in the lake)")
+    verify.add_argument("--partitions", nargs="+", type=_partition, help="only these days")
+    verify.set_defaults(func=cmd_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     except LakeAccessDenied as error:
         print(f"platform: {error}", file=sys.stderr)
         return 3
+    except (LakeIntegrityError, VersionError, LakePathError, AssetPathError, PartitionKeyError) as error:
+        # Bad input or a damaged lake: a message that names the path, not a traceback.
+        print(f"platform: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

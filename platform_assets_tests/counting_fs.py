@@ -136,4 +136,12 @@ class CountingHandler(pafs.FileSystemHandler):
 def counting_storage(storage: LakeStorage) -> tuple[LakeStorage, CountingHandler]:
     """The same lake root seen through a counting filesystem."""
     handler = CountingHandler(storage.fs)
-    return LakeStorage(pafs.PyFileSystem(handler), storage.root, storage.url), handler
+    wrapped = LakeStorage(
+        pafs.PyFileSystem(handler),
+        storage.root,
+        storage.url,
+        endpoint_url=storage.endpoint_url,
+        region=storage.region,
+        is_local=storage.is_local,
+    )
+    return wrapped, handler

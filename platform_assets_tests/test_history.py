@@ -154,12 +154,18 @@ def test_cli_lists_versions_rolls_back_and_tells_dagster(lake: Lake, monkeypatch
     assert f"{v2} -> {v1}" in capsys.readouterr().out
     assert store.published_version(KEY, DAY) == v1
 
+    # The rollback is the partition's latest materialization in Dagster, coherent with what
+    # readers see: the restored version's own URI, manifest and data version.
     instance = dg.DagsterInstance.get()
-    records = instance.fetch_observations(
+    records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(KEY), asset_partitions=[DAY]), limit=1
     ).records
-    observed = records[0].asset_observation
+    observed = records[0].asset_materialization
+    restored = store.resolve(KEY, DAY)
     assert observed.partition == DAY
+    assert observed.tags["dagster/data_version"] == restored["content_hash"]
+    assert observed.metadata["dagster/uri"].value == restored["uri"]
+    assert observed.metadata["dagster/row_count"].value == 10
     assert observed.metadata["platform/version"].value == v1
     assert observed.metadata["platform/previous_version"].value == v2
     assert observed.metadata["platform/actor"].value == "bob"

@@ -104,6 +104,8 @@ def is_access_denied(error: BaseException) -> bool:
 def access_denied(error: BaseException, identity: S3Identity, operation: str, uri: str) -> LakeAccessDenied:
     """The platform error for a refused request, with the S3 action the request needed."""
     action = S3_ACTIONS.get(operation, operation)
+    if _client_error_code(error.__cause__ or error) is not None:
+        error = error.__cause__ or error  # storage maps botocore errors; the cause names the call
     operation_name = getattr(error, "operation_name", None)
     found = _PYARROW_OPERATION.search(str(error))
     name = operation_name or (found.group(1) if found else None)

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from platform_assets.lake import layout
-from platform_assets.lake.storage import LakeStorage
-from platform_assets.lake.versions import POINTER_HISTORY_LIMIT, VersionError, VersionStore
+from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
+from platform_assets.lake.versions import POINTER_HISTORY_LIMIT, VersionError, VersionStore, read_json
 
 AUDIT_FILE = "_audit.json"
 EVENT_PUBLISH = "publish"
@@ -36,6 +36,7 @@ STATE_SUPERSEDED = "superseded"
 STATE_ROLLED_BACK = "rolled back"
 STATE_UNPUBLISHED = "unpublished"
 USER_VARIABLES = ("PLATFORM_USER", "USER", "LOGNAME")
+DATA_VERSION_TAG = "dagster/data_version"
 READ_WORKERS = 16
 
 T = TypeVar("T")
@@ -71,12 +72,12 @@ def audit_status(storage: LakeStorage, manifest_dir: str) -> dict[str, Any] | No
 
     A manifest is immutable once written, and audits run after it (write, audit,
     publish), so their verdict lives in its own file in the version folder."""
-    try:
-        record = json.loads(storage.read_bytes(f"{manifest_dir}/{AUDIT_FILE}"))
-    except FileNotFoundError:
+    found = read_json(storage, f"{manifest_dir}/{AUDIT_FILE}", "audit record")
+    if found is None:
         return None
+    record = found[0]
     if not isinstance(record, dict) or not isinstance(record.get("passed"), bool):
-        raise VersionError(f"{storage.uri(manifest_dir)}/{AUDIT_FILE} has no boolean 'passed'")
+        raise LakeIntegrityError(f"{storage.uri(manifest_dir)}/{AUDIT_FILE} has no boolean 'passed'")
     return record
 
 
@@ -119,24 +120,34 @@ def audit_state(store: VersionStore, manifest: dict[str, Any]) -> tuple[str, dic
 def publish_stack(pointer: dict[str, Any] | None) -> list[str]:
     """The versions readers would fall back through, oldest first; the last is published.
 
-    Publishes push; a rollback to a version on the stack pops everything above it, so
-    rolling back twice goes back twice instead of flipping between the last two; a
-    rollback to a version not on the stack drops everything written after it."""
+    Walking the pointer history oldest first: a publish puts its version on top; a
+    rollback to a version on the stack drops everything above it, and a rollback to a
+    version not on it drops everything written after it. A version that was rolled back
+    *from* was judged bad, so it is never a fallback again (unless someone rolls forward
+    to it with `--to`). So rolling back twice goes back twice, each time to the newest
+    earlier version nobody rolled back from."""
     if not pointer:
         return []
     stack: list[str] = []
+    rolled_from: set[str] = set()
     for entry in reversed(pointer.get("history", [])):
         version = entry["version"]
         if entry.get("event") == EVENT_ROLLBACK:
+            if stack and stack[-1] > version:  # back, not forward: the version left was judged bad
+                rolled_from.add(stack[-1])
             if version in stack:
-                del stack[len(stack) - stack[::-1].index(version) :]
+                del stack[stack.index(version) + 1 :]
             else:
                 stack = [v for v in stack if v < version] + [version]
-        elif not stack or stack[-1] != version:
+            rolled_from.discard(version)
+        else:
+            if version in stack:
+                stack.remove(version)
             stack.append(version)
+            rolled_from.discard(version)
     if not stack or stack[-1] != pointer["version"]:
         stack.append(pointer["version"])
-    return stack
+    return [v for v in stack[:-1] if v not in rolled_from] + [stack[-1]]
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,7 @@ class Rollback:
     at: str
     seconds: float
     manifest: dict[str, Any]
+    direction: str = "back"
 
 
 def rollback(
@@ -260,6 +272,8 @@ def rollback(
     should take a deliberate second flag, and the pointer history then says it was forced."""
     started = time.perf_counter()
     where = layout.partition_path(asset_key, partition)
+    if to is not None and not layout.is_version_id(to):
+        raise RollbackError(f"{where}: {to!r} is not a version id (see `platform versions`)")
     pointer = store.pointer(asset_key, partition)
     if pointer is None:
         raise RollbackError(f"{where} has no published version; there is nothing to roll back")
@@ -268,11 +282,10 @@ def rollback(
         stack = publish_stack(pointer)
         if len(stack) < 2:
             raise RollbackError(
-                f"{where}: no earlier published version in the pointer history; "
-                "pass --to VERSION (see `platform versions`)"
+                f"{where}: no earlier published version to go back to (versions rolled back from are "
+                "skipped); pass --to VERSION (see `platform versions`)"
             )
         to = stack[-2]
-    layout.validate_version_id(to)
     if to == current:
         raise RollbackError(f"{where}: {to} is already the published version")
     try:
@@ -280,11 +293,13 @@ def rollback(
     except VersionError:
         raise RollbackError(f"{where} has no complete version {to}") from None
     audit, checks = audit_state(store, manifest)
-    if audit == AUDIT_FAILED and not force:
-        raise RollbackError(f"{where}: version {to} failed its audit; pass --force to publish it anyway")
+    if audit != AUDIT_PASSED and not force:
+        why = "failed its audit" if audit == AUDIT_FAILED else "was never audited (an interrupted run?)"
+        raise RollbackError(f"{where}: version {to} {why}; pass --force to publish it anyway")
     actor = actor or current_user()
-    forced = audit == AUDIT_FAILED  # only reachable with force
-    recorded_reason = f"[forced past failed audit] {reason or ''}".strip() if forced else reason
+    forced = audit != AUDIT_PASSED  # only reachable with force
+    direction = "forward" if to > current else "back"
+    recorded_reason = f"[forced past {audit} audit] {reason or ''}".strip() if forced else reason
     updated = store.publish(
         asset_key,
         partition,
@@ -292,7 +307,7 @@ def rollback(
         event=EVENT_ROLLBACK,
         actor=actor,
         reason=recorded_reason,
-        checks={"audit": audit, "forced": forced, **checks},
+        checks={"audit": audit, "forced": forced, "direction": direction, "from": current, **checks},
     )
     return Rollback(
         asset_key=tuple(asset_key),
@@ -306,6 +321,7 @@ def rollback(
         at=updated["published_at"],
         seconds=time.perf_counter() - started,
         manifest=manifest,
+        direction=direction,
     )
 
 
@@ -333,17 +349,30 @@ class AssetStatus:
     # Partitions whose newest complete version is not the one readers see: a failed
     # audit, a rollback, or a write that has not been published yet.
     held_back: list[str]
+    # Corrupt pointers or manifests, by path: each affects only its own partition.
+    problems: list[str] = field(default_factory=list)
 
 
 def asset_status(store: VersionStore, asset_key: Sequence[str]) -> AssetStatus:
+    """One asset's publish state; a corrupt partition is listed, not fatal."""
     partitions: list[str | None] = list(store.partitions(asset_key)) or [None]
 
-    def one(partition: str | None) -> tuple[str | None, dict[str, Any] | None, list[str]]:
-        return partition, store.pointer(asset_key, partition), store.versions(asset_key, partition)
+    def one(partition: str | None) -> tuple[str | None, dict[str, Any] | None, list[str], str | None]:
+        versions = store.versions(asset_key, partition)
+        try:
+            pointer = store.pointer(asset_key, partition)
+            if pointer is not None:
+                store.manifest(asset_key, partition, pointer["version"])
+        except (LakeIntegrityError, VersionError) as error:
+            return partition, None, versions, str(error)
+        return partition, pointer, versions, None
 
-    rows = [row for row in parallel_map(one, partitions) if row[2]]
-    published = [(p, pointer) for p, pointer, _ in rows if pointer]
-    held_back = [str(p) for p, pointer, versions in rows if not pointer or pointer["version"] != versions[-1]]
+    rows = [row for row in parallel_map(one, partitions) if row[2] or row[3]]
+    published = [(p, pointer) for p, pointer, _, _ in rows if pointer]
+    held_back = [
+        str(p) for p, pointer, versions, problem in rows
+        if not problem and (not pointer or pointer["version"] != versions[-1])
+    ]  # fmt: skip
     times = [pointer["published_at"] for _, pointer in published]
     return AssetStatus(
         asset="/".join(asset_key),
@@ -351,25 +380,28 @@ def asset_status(store: VersionStore, asset_key: Sequence[str]) -> AssetStatus:
         published=len(published),
         last_published_at=max(times) if times else None,
         held_back=held_back,
+        problems=[problem for *_, problem in rows if problem],
     )
 
 
 def report_rollback(result: Rollback, instance: Any = None) -> None:
-    """Record the rollback on the asset in Dagster, so the UI's timeline shows it.
+    """Record the rollback on the asset in Dagster as a materialization of the restored version.
 
-    An observation rather than a materialization: no data was produced, and Dagster
-    reads data versions of materializable assets only from materializations."""
+    A materialization, not an observation: it carries the restored version's own
+    metadata (version, URI, manifest, inputs) and its content hash as the data version,
+    so the partition's latest event in the UI names what readers now see, and Dagster
+    marks the downstream partitions built from the version rolled back from as stale,
+    which the automation condition then rebuilds from the restored version."""
     import dagster as dg
 
-    from platform_assets.lake.io_manager import META_CONTENT_HASH, META_MANIFEST, META_VERSION
+    from platform_assets.lake.io_manager import version_metadata
 
     instance = instance or dg.DagsterInstance.get()
     metadata = {
+        **version_metadata({**result.manifest, "status": STATE_PUBLISHED}),
         "platform/event": EVENT_ROLLBACK,
-        META_VERSION: result.to_version,
         "platform/previous_version": result.from_version,
-        META_MANIFEST: dg.MetadataValue.url(result.manifest["manifest_uri"]),
-        META_CONTENT_HASH: result.manifest["content_hash"],
+        "platform/direction": result.direction,
         "platform/actor": result.actor,
         "platform/reason": result.reason or "",
         "platform/audit": result.audit,
@@ -377,9 +409,10 @@ def report_rollback(result: Rollback, instance: Any = None) -> None:
         "platform/published_at": result.at,
     }
     instance.report_runless_asset_event(
-        dg.AssetObservation(
+        dg.AssetMaterialization(
             asset_key=dg.AssetKey(list(result.asset_key)),
             partition=result.partition,
             metadata=metadata,
+            tags={DATA_VERSION_TAG: result.manifest["content_hash"]},
         )
     )

@@ -30,7 +30,7 @@ from platform_assets.lake.manifest import (
 )
 from platform_assets.lake.quarantine import Screened, write_rejected
 from platform_assets.lake.resources import LakeResource
-from platform_assets.lake.versions import KIND_FILE, RawFile, VersionStore
+from platform_assets.lake.versions import KIND_FILE, RawFile, StalePublishError, VersionStore
 
 PARTITION_COLUMN_KEY = "partition_column"
 COLUMNS_KEY = "columns"
@@ -55,6 +55,14 @@ STATUS_PENDING = "pending audit"
 
 # (run id, step key) -> what that step read; consumed when the step writes.
 _reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+# (run id, asset path, partition) -> the version this run wrote, so its downstream steps
+# read the version the run audited (see `_pinned`).
+_written: dict[tuple[str, str, str | None], str] = {}
+
+
+class UpstreamMovedError(RuntimeError):
+    """The version a run wrote and audited is no longer the published one when a
+    downstream step of the same run wants to read it."""
 
 
 class PartitionMismatchError(ValueError):
@@ -134,7 +142,7 @@ def _upstream_for(reads: list[dict[str, Any]], partition: str | None) -> list[di
     return chosen
 
 
-def _version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+def version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     """What the UI shows for one written version."""
     metadata: dict[str, Any] = {
         "dagster/row_count": manifest.get("row_count", 0),
@@ -143,7 +151,7 @@ def _version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         META_VERSION: manifest["version"],
         META_MANIFEST: dg.MetadataValue.url(manifest["manifest_uri"]),
         META_CONTENT_HASH: manifest["content_hash"],
-        META_UPSTREAM: dg.MetadataValue.json(manifest["upstream"]),
+        META_UPSTREAM: dg.MetadataValue.json(manifest.get("upstream", [])),
         META_STATUS: manifest.get("status", STATUS_PUBLISHED),
     }
     if manifest.get("quarantine"):
@@ -152,6 +160,28 @@ def _version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         metadata[META_SOURCE_URI] = dg.MetadataValue.path(manifest["source_uri"])
         metadata[META_SHA256] = manifest["content_hash"]
     return metadata
+
+
+def _pinned(
+    store: VersionStore, run_id: str, asset_key: Sequence[str], partition: str | None
+) -> dict[str, Any]:
+    """The manifest a step of `run_id` reads for one upstream partition.
+
+    When the same run wrote that partition, its downstream steps must read exactly the
+    version the run audited: if the pointer has moved since (a rollback, or a later run
+    published a newer version first), the step stops and says so rather than building on
+    a version this run never audited, or silently mixing two."""
+    written = _written.get((run_id, "/".join(asset_key), partition))
+    published = store.resolve(asset_key, partition)
+    if written is None or published["version"] == written:
+        return published
+    where = layout.partition_path(asset_key, partition)
+    raise UpstreamMovedError(
+        f"{where}: this run wrote and audited {written}, but the published version is now "
+        f"{published['version']} (rolled back, or published by another run meanwhile); "
+        "stopping so nothing downstream is built from a version this run did not audit. "
+        "A new run will build from the published version."
+    )
 
 
 def _write_screened(
@@ -203,10 +233,15 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             else:
                 table = _as_table(payload)
                 manifest = store.write_table(asset_key, key, table, run_id=context.run_id, extra=extra)
+            _written[(context.run_id, "/".join(asset_key), key)] = manifest["version"]
             if audited:
                 manifest = {**manifest, "status": STATUS_PENDING}
             else:
-                store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
+                try:
+                    store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
+                except StalePublishError as error:  # a later run of this partition published first
+                    context.log.warning(str(error))
+                    manifest = {**manifest, "status": f"superseded by {error.published}"}
             manifests.append(manifest)
         self._report(context, manifests)
         record_data_version(context, manifests)
@@ -228,12 +263,12 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         elif first.get("schema"):
             shared[COLUMN_SCHEMA_KEY] = _column_schema(first["schema"])
         if first["partition"] is None:
-            context.add_output_metadata({**shared, **_version_metadata(first)})
+            context.add_output_metadata({**shared, **version_metadata(first)})
             return
         context.add_output_metadata(shared)
         for manifest in manifests:
             context.step_context.add_asset_metadata(
-                _version_metadata(manifest),
+                version_metadata(manifest),
                 asset_key=context.asset_key,
                 partition_key=manifest["partition"],
             )
@@ -243,8 +278,8 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         columns = (context.definition_metadata or {}).get(COLUMNS_KEY)
         store = self._store()
         asset_key = context.asset_key.path
-        manifests = [store.resolve(asset_key, key) for key in keys]
         step = context.step_context
+        manifests = [_pinned(store, step.run_id, asset_key, key) for key in keys]
         _reads[(step.run_id, step.step.key)].extend(upstream_entry(m) for m in manifests)
         if manifests[0]["kind"] == KIND_FILE:
             files = {m["partition"]: store.read_file(m) for m in manifests}

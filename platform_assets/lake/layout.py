@@ -63,9 +63,13 @@ def partition_path(asset_key: Sequence[str], partition: str | None) -> str:
     return f"{base}/{PARTITION_LEVEL}={validate_partition_key(partition)}"
 
 
+def is_version_id(version: object) -> bool:
+    return isinstance(version, str) and bool(_VERSION.match(version))
+
+
 def validate_version_id(version: str) -> str:
-    if not isinstance(version, str) or not _VERSION.match(version):
-        raise AssetPathError(f"{version!r} is not a version id")
+    if not is_version_id(version):
+        raise AssetPathError(f"{version!r} is not a version id (like 20130209T101500123456Z-1a2b3c4d)")
     return version
 
 

@@ -7,6 +7,8 @@ same object then feeds Parquet reads with column and row-group pushdown."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
 import posixpath
 import random
@@ -46,6 +48,16 @@ _PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryE
 
 class LakePathError(ValueError):
     """A lake-relative path that could escape the lake root or is malformed."""
+
+
+class PreconditionFailed(RuntimeError):
+    """A conditional write lost a race: the object is no longer what the writer read."""
+
+
+class LakeIntegrityError(RuntimeError):
+    """An object in the lake is not what its metadata says: torn, corrupt or replaced.
+
+    Always names the object, so the person reading the message knows where to look."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +104,29 @@ def check_relative_path(rel: str) -> str:
 class LakeStorage:
     """Bytes and listings under one lake root, local or S3."""
 
-    def __init__(self, fs: pafs.FileSystem, root: str, url: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        root: str,
+        url: str,
+        retry: RetryPolicy | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        is_local: bool | None = None,
+    ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
         self.url = url.rstrip("/")
-        self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        # A wrapping filesystem (tests count bytes through one) says which kind it wraps.
+        self.is_local = isinstance(fs, pafs.LocalFileSystem) if is_local is None else is_local
         self.retry = retry or RetryPolicy()
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._client: Any = None
         # Governance (platform_assets.governance): who we are, and the SSE every S3 PUT requests.
         self.identity: S3Identity = AMBIENT
         self.sse: dict[str, str] = {}
-        self.endpoint_url: str | None = None
-        self.region: str | None = None
-        self._s3_client: object | None = None
 
     def retrying(self, operation: str, rel: str, call: Callable[[], T]) -> T:
         """Run one storage call, again after a backoff while it fails transiently.
@@ -170,9 +193,16 @@ class LakeStorage:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
-            kwargs.update(identity.pyarrow_kwargs())
-            storage = cls(pafs.S3FileSystem(**kwargs), root, f"s3://{root}", RetryPolicy(attempts=retries))
-            storage.identity, storage.endpoint_url, storage.region = identity, endpoint_url, region
+            kwargs.update(identity.pyarrow_kwargs())  # governance: act as the resolved identity
+            storage = cls(
+                pafs.S3FileSystem(**kwargs),
+                root,
+                f"s3://{root}",
+                RetryPolicy(attempts=retries),
+                endpoint_url=endpoint_url,
+                region=region,
+            )
+            storage.identity = identity
             return storage
         if parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
@@ -192,13 +222,103 @@ class LakeStorage:
         return info.type != pafs.FileType.NotFound
 
     def read_bytes(self, rel: str) -> bytes:
+        """The whole object, or FileNotFoundError.
+
+        On S3 this is one GET checked against its Content-Length: pyarrow's input
+        stream was seen returning truncated or mixed bytes for a small object that
+        another process was rewriting; a single GET never was."""
+        found = self.read_object(rel)
+        if found is None:
+            raise FileNotFoundError(f"{self.uri(rel)} does not exist")
+        return found[0]
+
+    def read_object(self, rel: str) -> tuple[bytes, str] | None:
+        """(bytes, token) of a whole object, None when it does not exist.
+
+        The token is what a conditional write compares against: the S3 ETag, or the
+        SHA-256 of a local file's bytes."""
         path = self.full_path(rel)
+        if not self.is_local:
+            return self.retrying("read", rel, lambda: self._s3_get(rel))
 
-        def read() -> bytes:
-            with self.fs.open_input_stream(path) as stream:
-                return stream.read()
+        def read_local() -> tuple[bytes, str] | None:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                return None
+            return data, hashlib.sha256(data).hexdigest()
 
-        return self.retrying("read", rel, read)
+        return self.retrying("read", rel, read_local)
+
+    def write_object_if(self, rel: str, data: bytes, *, expected: str | None) -> str:
+        """Write the whole object only if it is still what the writer read; return the new token.
+
+        `expected` is the token from `read_object`, or None to create an object that
+        must not exist yet. A lost race raises `PreconditionFailed` and never overwrites:
+        on S3 through `If-Match` / `If-None-Match: *`, locally under an exclusive lock
+        on a sibling lock file that every conditional writer of the object takes."""
+        path = self.full_path(rel)
+        if not self.is_local:
+            return self.retrying("write", rel, lambda: self._s3_put_if(rel, data, expected))
+        self.fs.create_dir(posixpath.dirname(path), recursive=True)
+        with open(f"{path}.lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                current = self.read_object(rel)
+                if (None if current is None else current[1]) != expected:
+                    raise PreconditionFailed(f"{self.uri(rel)} changed since it was read")
+                self.write_bytes(rel, data)
+                return hashlib.sha256(data).hexdigest()
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _s3_client(self) -> Any:
+        """boto3 for what pyarrow's filesystem cannot do: single-request reads and
+        conditional writes. Created on first use, in the process that uses it."""
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                config=Config(retries={"max_attempts": SDK_ATTEMPTS, "mode": "standard"}),
+                **self.identity.boto3_kwargs(),  # governance: the same identity as `fs`
+            )
+        return self._client
+
+    def _bucket_key(self, rel: str) -> tuple[str, str]:
+        bucket, _, key = self.full_path(rel).partition("/")
+        return bucket, key
+
+    def _s3_get(self, rel: str) -> tuple[bytes, str] | None:
+        bucket, key = self._bucket_key(rel)
+        try:
+            response = self._s3_client().get_object(Bucket=bucket, Key=key)
+            data = response["Body"].read()
+        except Exception as error:  # noqa: BLE001 - mapped to the storage vocabulary below
+            if _s3_code(error) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise _as_storage_error(error, self.uri(rel)) from error
+        length = response.get("ContentLength")
+        if length is not None and length != len(data):
+            raise OSError(f"connection closed: short read of {self.uri(rel)} ({len(data)} of {length} bytes)")
+        return data, str(response.get("ETag", ""))
+
+    def _s3_put_if(self, rel: str, data: bytes, expected: str | None) -> str:
+        bucket, key = self._bucket_key(rel)
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            response = self._s3_client().put_object(
+                Bucket=bucket, Key=key, Body=data, **condition, **self.sse
+            )
+        except Exception as error:  # noqa: BLE001 - mapped to the storage vocabulary below
+            if _s3_code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                raise PreconditionFailed(f"{self.uri(rel)} changed since it was read") from None
+            raise _as_storage_error(error, self.uri(rel)) from error
+        return str(response.get("ETag", ""))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole object so that readers see either the old bytes or the new.
@@ -220,22 +340,19 @@ class LakeStorage:
                 self.fs.delete_file(temporary)
 
     def _put(self, target: str, data: bytes) -> None:
-        if self.sse:  # pyarrow cannot ask for SSE per request; boto3 can
+        if self.sse:  # governance: pyarrow cannot ask for SSE per request; boto3 can
             bucket, key = target.split("/", 1)
-            self.s3_client().put_object(Bucket=bucket, Key=key, Body=data, **self.sse)
+            try:
+                self._s3_client().put_object(Bucket=bucket, Key=key, Body=data, **self.sse)
+            except Exception as error:  # noqa: BLE001 - mapped to the storage vocabulary below
+                raise _as_storage_error(error, f"s3://{target}") from error
             return
         with self.fs.open_output_stream(target) as stream:
             stream.write(data)
 
     def s3_client(self) -> Any:
-        """A boto3 S3 client acting as the same identity as `fs` (built once, on first use)."""
-        if self._s3_client is None:
-            import boto3
-
-            self._s3_client = boto3.client(
-                "s3", endpoint_url=self.endpoint_url, region_name=self.region, **self.identity.boto3_kwargs()
-            )
-        return self._s3_client
+        """boto3 acting as the same identity as `fs`, for governance checks and tests."""
+        return self._s3_client()
 
     def prepare_dir(self, rel: str) -> None:
         """Create a folder where the filesystem needs folders (local only)."""
@@ -261,3 +378,21 @@ class LakeStorage:
         if info.type != pafs.FileType.File:
             return None
         return LakeFile(rel, info.size or 0, info.mtime_ns)
+
+
+def _s3_code(error: BaseException) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _as_storage_error(error: BaseException, uri: str) -> OSError:
+    """A boto3 failure in the words `is_transient` and the callers understand."""
+    code = _s3_code(error)
+    status = (getattr(error, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return PermissionError(f"access denied to {uri}: {error}")
+    if code == "NoSuchBucket":
+        return FileNotFoundError(f"{uri}: no such bucket")
+    if status is not None:
+        return OSError(f"HTTP response code: {status} ({code}) for {uri}: {error}")
+    return OSError(f"network: {type(error).__name__} for {uri}: {error}")

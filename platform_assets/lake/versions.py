@@ -2,8 +2,13 @@
 
 A version is a folder of data files followed by `_manifest.json`; the manifest is
 the commit marker, so a folder without one is an interrupted write and is never
-read. Publishing rewrites the small `_published.json` pointer in one atomic write,
-which is also all a rollback does: no data is copied."""
+read. Publishing rewrites the small `_published.json` pointer with one conditional
+write (compare-and-swap against the pointer it read), which is also all a rollback
+does: no data is copied.
+
+Everything read here is checked before it is trusted: pointers and manifests are read
+whole and must parse into what they claim to be, and data files must match the size,
+row count and identity their manifest records. Whatever is wrong is named by path."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,16 +24,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from platform_assets.lake import layout
-from platform_assets.lake.storage import LakeStorage
+from platform_assets.lake.storage import LakeIntegrityError, LakeStorage, PreconditionFailed
 
 MANIFEST_FORMAT = 1
 POINTER_HISTORY_LIMIT = 100
 KIND_PARQUET = "parquet"
 KIND_FILE = "file"
+EVENT_PUBLISH = "publish"
+# Parquet footer keys naming what a data file belongs to, so a file copied over another
+# partition's is caught from its footer (the version is left out: an unchanged rebuild
+# must keep its content hash).
+FILE_ASSET_KEY = b"platform.asset"
+FILE_PARTITION_KEY = b"platform.partition"
+# A compare-and-swap that keeps losing is retried this often before giving up loudly.
+CAS_ATTEMPTS = 50
+# A small object that does not parse is read again this often: a torn read is retried,
+# a corrupt object is reported.
+READ_ATTEMPTS = 3
 
 
 class VersionError(RuntimeError):
@@ -36,6 +52,66 @@ class VersionError(RuntimeError):
 
 class NotPublishedError(VersionError):
     """The asset partition has no published version for readers to see."""
+
+
+class StalePublishError(VersionError):
+    """A publish that would replace a newer published version with an older one."""
+
+    def __init__(self, message: str, published: str) -> None:
+        super().__init__(message)
+        self.published = published
+
+
+class PublishConflictError(VersionError):
+    """A pointer that other writers kept changing until this one gave up."""
+
+
+def read_json(storage: LakeStorage, rel: str, what: str) -> tuple[Any, str] | None:
+    """(parsed JSON, token) of a small object read whole; None when it does not exist.
+
+    An unparsable read is tried again (a torn read heals, a corrupt object does not),
+    then reported as a `LakeIntegrityError` naming the object."""
+    for attempt in range(READ_ATTEMPTS):
+        found = storage.read_object(rel)
+        if found is None:
+            return None
+        data, token = found
+        try:
+            return json.loads(data), token
+        except (ValueError, UnicodeDecodeError) as error:
+            if attempt + 1 >= READ_ATTEMPTS:
+                raise LakeIntegrityError(
+                    f"{storage.uri(rel)} is not a readable {what} ({len(data)} bytes, {error})"
+                ) from None
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def check_pointer(value: Any, uri: str) -> dict[str, Any]:
+    """The pointer as readers rely on it, or a `LakeIntegrityError` that says what is wrong."""
+    if not isinstance(value, dict) or not value:
+        raise LakeIntegrityError(f"{uri} is not a publish pointer (it holds {json.dumps(value)[:40]})")
+    version = value.get("version")
+    if not isinstance(version, str) or not layout.is_version_id(version):
+        raise LakeIntegrityError(f"{uri} names no valid version (version={version!r})")
+    if not isinstance(value.get("history", []), list):
+        raise LakeIntegrityError(f"{uri} has a malformed history")
+    return value
+
+
+def check_manifest(value: Any, uri: str, version: str) -> dict[str, Any]:
+    """The manifest as readers rely on it: complete, and describing the version it sits in."""
+    if not isinstance(value, dict) or not value:
+        raise LakeIntegrityError(f"{uri} is not a manifest (it holds {json.dumps(value)[:40]})")
+    if value.get("version") != version:
+        raise LakeIntegrityError(f"{uri} describes version {value.get('version')!r}, not {version}")
+    files = value.get("files")
+    if value.get("kind") not in (KIND_PARQUET, KIND_FILE) or not isinstance(files, list):
+        raise LakeIntegrityError(f"{uri} is missing its kind or file list")
+    for entry in files:
+        if not isinstance(entry, dict) or not {"name", "bytes", "sha256"} <= set(entry):
+            raise LakeIntegrityError(f"{uri} has a malformed file entry: {entry!r}"[:300])
+    return value
 
 
 @dataclass(frozen=True)
@@ -136,8 +212,13 @@ class VersionStore:
         files: list[dict[str, Any]] = []
         content = hashlib.sha256()
         offsets = range(0, max(table.num_rows, 1), rows_per_file)
+        identity = {
+            FILE_ASSET_KEY: "/".join(asset_key).encode(),
+            FILE_PARTITION_KEY: (partition or "").encode(),
+        }
         for index, offset in enumerate(offsets):
             chunk = table.slice(offset, rows_per_file)
+            chunk = chunk.replace_schema_metadata({**(chunk.schema.metadata or {}), **identity})
             buffer = io.BytesIO()
             pq.write_table(chunk, buffer, compression="zstd")
             data = buffer.getvalue()
@@ -216,18 +297,28 @@ class VersionStore:
 
     def manifest(self, asset_key: Sequence[str], partition: str | None, version: str) -> dict[str, Any]:
         path = f"{layout.version_path(asset_key, partition, version)}/{layout.MANIFEST_FILE}"
-        try:
-            return json.loads(self.storage.read_bytes(path))
-        except FileNotFoundError:
+        found = read_json(self.storage, path, "manifest")
+        if found is None:
             raise VersionError(
                 f"{layout.partition_path(asset_key, partition)} has no complete version {version}"
-            ) from None
+            )
+        return check_manifest(found[0], self.storage.uri(path), version)
 
     def pointer(self, asset_key: Sequence[str], partition: str | None) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.storage.read_bytes(layout.pointer_path(asset_key, partition)))
-        except FileNotFoundError:
-            return None
+        """The partition's publish pointer; None when nothing was ever published.
+
+        A pointer that exists but is corrupt raises `LakeIntegrityError`: treating it as
+        absent would make the partition silently disappear from readers."""
+        return self._pointer_state(asset_key, partition)[0]
+
+    def _pointer_state(
+        self, asset_key: Sequence[str], partition: str | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        rel = layout.pointer_path(asset_key, partition)
+        found = read_json(self.storage, rel, "publish pointer")
+        if found is None:
+            return None, None
+        return check_pointer(found[0], self.storage.uri(rel)), found[1]
 
     def published_version(self, asset_key: Sequence[str], partition: str | None) -> str | None:
         pointer = self.pointer(asset_key, partition)
@@ -239,72 +330,181 @@ class VersionStore:
         partition: str | None,
         version: str,
         *,
-        event: str = "publish",
+        event: str = EVENT_PUBLISH,
         actor: str | None = None,
         reason: str | None = None,
         checks: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Point readers at `version` with one atomic write of the pointer."""
+        """Point readers at `version`: one compare-and-swap of the pointer.
+
+        The new pointer is computed from the one just read and written only if that is
+        still the pointer; a writer that lost the race reads again and re-applies its
+        change, so concurrent publishes and rollbacks each keep their history entry and
+        none overwrites another. A publish never replaces a newer published version with
+        an older one (a run that finishes after a later run of the same partition):
+        that raises `StalePublishError`. Only a rollback moves the pointer back, and its
+        history entry says so. Publishing the version already published changes nothing."""
         self.manifest(asset_key, partition, version)  # refuses incomplete versions
-        current = self.pointer(asset_key, partition) or {}
-        entry = {
-            "version": version,
-            "event": event,
-            "at": _now(),
-            "actor": actor,
-            "reason": reason,
-        }
-        history = [entry, *current.get("history", [])][:POINTER_HISTORY_LIMIT]
-        pointer = {
-            "version": version,
-            "previous_version": current.get("version"),
-            "published_at": entry["at"],
-            "event": event,
-            "checks": checks or {},
-            "history": history,
-        }
-        body = json.dumps(pointer, indent=2, sort_keys=True).encode()
-        self.storage.write_bytes(layout.pointer_path(asset_key, partition), body)
-        return pointer
+        rel = layout.pointer_path(asset_key, partition)
+        where = self.storage.uri(rel)
+        for attempt in range(CAS_ATTEMPTS):
+            current, token = self._pointer_state(asset_key, partition)
+            published = current["version"] if current else None
+            if event == EVENT_PUBLISH and published is not None:
+                if published == version:
+                    return current  # type: ignore[return-value]
+                if published > version:
+                    raise StalePublishError(
+                        f"{where}: not publishing {version}: the newer {published} is already "
+                        "published (a later run finished first); roll back to publish an older version",
+                        published,
+                    )
+            pointer = _next_pointer(current, version, event, actor, reason, checks)
+            body = json.dumps(pointer, indent=2, sort_keys=True).encode()
+            try:
+                self.storage.write_object_if(rel, body, expected=token)
+                return pointer
+            except PreconditionFailed:
+                time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
+        raise PublishConflictError(
+            f"{where}: gave up publishing {version} after {CAS_ATTEMPTS} attempts: other writers kept "
+            "changing the pointer; nothing was overwritten, run it again"
+        )
 
     def resolve(
         self, asset_key: Sequence[str], partition: str | None, version: str | None = None
     ) -> dict[str, Any]:
         """The manifest readers should use: the pinned version, else the published one."""
+        if version is not None:
+            return self.manifest(asset_key, partition, version)
+        version = self.published_version(asset_key, partition)
+        where = layout.partition_path(asset_key, partition)
         if version is None:
-            version = self.published_version(asset_key, partition)
-            if version is None:
-                where = layout.partition_path(asset_key, partition)
-                raise NotPublishedError(f"{where} has no published version; materialize it first")
-        return self.manifest(asset_key, partition, version)
+            raise NotPublishedError(f"{where} has no published version; materialize it first")
+        try:
+            return self.manifest(asset_key, partition, version)
+        except VersionError:
+            raise LakeIntegrityError(
+                f"{self.storage.uri(layout.pointer_path(asset_key, partition))} publishes {version}, "
+                "which has no manifest (deleted or never completed)"
+            ) from None
 
     def data_paths(self, manifest: dict[str, Any]) -> list[str]:
         prefix = layout.version_path(manifest["asset_key"], manifest["partition"], manifest["version"])
         return [self.storage.full_path(f"{prefix}/{f['name']}") for f in manifest["files"]]
 
     def read_table(self, manifest: dict[str, Any], columns: Sequence[str] | None = None) -> pa.Table:
+        """The version's rows, each file checked against the manifest before it is trusted.
+
+        Size, row count and the asset and partition in the file's footer must match: a
+        file truncated, replaced or copied over from another day is an error naming the
+        file, never data. (The content hash is checked by `platform verify`.)"""
         if manifest["kind"] != KIND_PARQUET:
             raise VersionError(f"{manifest['uri']} holds files, not a table")
-        paths = self.data_paths(manifest)
-        dataset = self.storage.retrying(
-            "read", manifest["uri"], lambda: pads.dataset(paths, filesystem=self.storage.fs, format="parquet")
-        )
-        if columns is not None:
-            missing = [c for c in columns if c not in dataset.schema.names]
+        schema = decode_schema(manifest)
+        if columns is not None and schema is not None:
+            missing = [c for c in columns if c not in schema.names]
             if missing:
                 raise VersionError(
-                    f"{'/'.join(manifest['asset_key'])} has no column(s) {missing}; "
-                    f"it has {dataset.schema.names}"
+                    f"{'/'.join(manifest['asset_key'])} has no column(s) {missing}; it has {schema.names}"
                 )
         selected = list(columns) if columns is not None else None
-        return self.storage.retrying("read", manifest["uri"], lambda: dataset.to_table(columns=selected))
+        tables = [self._read_part(manifest, entry, selected) for entry in manifest["files"]]
+        if len(tables) == 1:
+            return tables[0]
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def _read_part(
+        self, manifest: dict[str, Any], entry: dict[str, Any], columns: list[str] | None
+    ) -> pa.Table:
+        prefix = layout.version_path(manifest["asset_key"], manifest["partition"], manifest["version"])
+        rel = f"{prefix}/{entry['name']}"
+        path = self.storage.full_path(rel)
+
+        def read() -> pa.Table:
+            try:
+                handle = self.storage.fs.open_input_file(path)
+            except FileNotFoundError:
+                raise LakeIntegrityError(
+                    f"{self.storage.uri(rel)} is missing (named by its manifest)"
+                ) from None
+            with handle:
+                size = handle.size()
+                if size != entry["bytes"]:
+                    raise LakeIntegrityError(
+                        f"{self.storage.uri(rel)} is {size} bytes; its manifest says {entry['bytes']}"
+                    )
+                try:
+                    parquet = pq.ParquetFile(handle)
+                except pa.ArrowInvalid as error:
+                    raise LakeIntegrityError(
+                        f"{self.storage.uri(rel)} is not readable Parquet: {error}"
+                    ) from None
+                check_file_identity(parquet.metadata, manifest, entry, self.storage.uri(rel))
+                if columns is not None:
+                    missing = [c for c in columns if c not in parquet.schema_arrow.names]
+                    if missing:
+                        raise VersionError(
+                            f"{'/'.join(manifest['asset_key'])} has no column(s) {missing}; "
+                            f"it has {parquet.schema_arrow.names}"
+                        )
+                return parquet.read(columns=columns)
+
+        return self.storage.retrying("read", rel, read)
 
     def read_file(self, manifest: dict[str, Any]) -> RawFile:
         if manifest["kind"] != KIND_FILE:
             raise VersionError(f"{manifest['uri']} holds a table, not a file")
         (entry,) = manifest["files"]
         prefix = layout.version_path(manifest["asset_key"], manifest["partition"], manifest["version"])
-        data = self.storage.read_bytes(f"{prefix}/{entry['name']}")
+        rel = f"{prefix}/{entry['name']}"
+        try:
+            data = self.storage.read_bytes(rel)
+        except FileNotFoundError:
+            raise LakeIntegrityError(f"{self.storage.uri(rel)} is missing (named by its manifest)") from None
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise VersionError(f"{manifest['uri']}/{entry['name']} does not match its checksum")
+            raise LakeIntegrityError(f"{self.storage.uri(rel)} does not match the checksum in its manifest")
         return RawFile(entry["name"], data, manifest.get("source_uri", ""))
+
+
+def check_file_identity(
+    metadata: pq.FileMetaData, manifest: dict[str, Any], entry: dict[str, Any], uri: str
+) -> None:
+    """A data file's footer against what its manifest says it is.
+
+    Files written before footers carried their identity are checked on rows alone."""
+    rows = entry.get("rows")
+    if rows is not None and metadata.num_rows != rows:
+        raise LakeIntegrityError(f"{uri} has {metadata.num_rows} rows; its manifest says {rows}")
+    recorded = metadata.metadata or {}
+    asset = recorded.get(FILE_ASSET_KEY)
+    if asset is not None and asset.decode() != "/".join(manifest["asset_key"]):
+        raise LakeIntegrityError(f"{uri} belongs to {asset.decode()}, not {'/'.join(manifest['asset_key'])}")
+    partition = recorded.get(FILE_PARTITION_KEY)
+    if partition is not None and partition.decode() != (manifest["partition"] or ""):
+        raise LakeIntegrityError(
+            f"{uri} holds partition {partition.decode() or '(none)'}, not {manifest['partition']}"
+        )
+
+
+def _next_pointer(
+    current: dict[str, Any] | None,
+    version: str,
+    event: str,
+    actor: str | None,
+    reason: str | None,
+    checks: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The pointer after one more publish or rollback, its history newest first."""
+    current = current or {}
+    entry = {"version": version, "event": event, "at": _now(), "actor": actor, "reason": reason}
+    return {
+        "version": version,
+        "previous_version": current.get("version"),
+        "published_at": entry["at"],
+        "event": event,
+        "checks": checks or {},
+        # Counts every move of the pointer, so a lost update would show as a gap.
+        "sequence": int(current.get("sequence", len(current.get("history", [])))) + 1,
+        "history": [entry, *current.get("history", [])][:POINTER_HISTORY_LIMIT],
+    }

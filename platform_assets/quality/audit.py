@@ -7,7 +7,9 @@ for every partition the run wrote, oldest first:
   1. reads the version this run wrote (readers still see the previous one),
   2. judges it: the contract, the rejected share, history, referential integrity,
   3. records the verdict and failure cases in `_audit.json` beside the manifest,
-  4. publishes it (one atomic pointer write) only when no ERROR-severity check failed.
+  4. publishes it (one compare-and-swap of the pointer) only when no ERROR-severity
+     check failed, and records the publish on the asset (an observation naming the
+     version now published), so the UI does not keep showing "pending audit".
 
 A failed partition keeps its previous published version; Dagster's blocking checks
 stop downstream assets in the run. Partitions of a single-run backfill are judged
@@ -30,8 +32,17 @@ import pandas as pd
 
 from platform_assets.lake import layout
 from platform_assets.lake.history import audit_status, record_audit
-from platform_assets.lake.io_manager import PUBLISH_AFTER_AUDIT, PUBLISH_POLICY_KEY
-from platform_assets.lake.versions import KIND_FILE, VersionError, VersionStore
+from platform_assets.lake.io_manager import (
+    META_CONTENT_HASH,
+    META_STATUS,
+    META_VERSION,
+    PUBLISH_AFTER_AUDIT,
+    PUBLISH_POLICY_KEY,
+    STATUS_PUBLISHED,
+)
+from platform_assets.lake.storage import LakeIntegrityError
+from platform_assets.lake.versions import KIND_FILE, StalePublishError, VersionError, VersionStore
+from platform_assets.logs import emit
 from platform_assets.quality import history as hist
 from platform_assets.quality.config import asset_config, unknown_assets
 from platform_assets.quality.contracts import (
@@ -177,8 +188,30 @@ def _audit_check(
         store = context.resources.lake.versions()
         auditor = Auditor(store, audit, config, op.run_id)
         yield from auditor.run(op.partition_keys if partitioned else [None], key)
+        for partition, manifest, pointer in auditor.published:
+            op.log_event(
+                dg.AssetObservation(
+                    asset_key=key,
+                    partition=partition,
+                    metadata={
+                        META_STATUS: STATUS_PUBLISHED,
+                        META_VERSION: manifest["version"],
+                        META_CONTENT_HASH: manifest["content_hash"],
+                        "platform/published_at": pointer["published_at"],
+                        "platform/previous_version": pointer.get("previous_version") or "",
+                    },
+                )
+            )
 
     return _audit
+
+
+def _superseded(outcome: Outcome, published: str) -> Outcome:
+    """The verdict on a version that passed but was not published because a newer one was."""
+    metadata = {**outcome.metadata, "superseded_by": published}
+    return Outcome(
+        outcome.check, outcome.passed, outcome.severity, outcome.description, metadata, outcome.sample
+    )
 
 
 def _file_failure(error: LandedFileError) -> ContractReport:
@@ -201,6 +234,8 @@ class Auditor:
         self._profiles: dict[str, hist.Profile | None] = {}
         self._partitions: set[str] | None = None
         self._reference_keys: dict[tuple[tuple[str, ...], str], set[str] | None] = {}
+        # (partition, manifest, pointer) of every version this audit published.
+        self.published: list[tuple[str | None, dict[str, Any], dict[str, Any]]] = []
 
     def run(self, partitions: Sequence[str | None], asset_key: dg.AssetKey) -> Iterator[dg.AssetCheckResult]:
         ordered = sorted(partitions, key=lambda p: p or "")
@@ -256,7 +291,16 @@ class Auditor:
                     "warnings": [o.check for o in outcomes if not o.passed],
                     "audited_in_run": self.run_id,
                 }
-                self.store.publish(key, partition, version, actor=f"run:{self.run_id}", checks=summary)
+                try:
+                    pointer = self.store.publish(
+                        key, partition, version, actor=f"run:{self.run_id}", checks=summary
+                    )
+                    self.published.append((partition, manifest, pointer))
+                except StalePublishError as error:
+                    # A later run of this partition published first: its version stays.
+                    emit("publish_skipped", asset="/".join(key), partition=partition, reason=str(error))
+                    outcomes = [_superseded(o, error.published) for o in outcomes]
+                    return [Judged(partition, version, False, o) for o in outcomes]
         is_published = passed or not pending
         if partition is not None and is_published and profile is not None:
             self._profiles[partition] = profile  # later days of a backfill compare with it
@@ -359,8 +403,13 @@ class Auditor:
             return self._profiles.get(partition)
         if partition not in self._profiles:
             key = self.audit.asset_key
-            version = self.store.published_version(key, partition)
             profile = None
+            try:
+                version = self.store.published_version(key, partition)
+            except LakeIntegrityError as error:
+                # One corrupt day must not stop other days' audits: it is history we lack.
+                emit("history_unreadable", asset="/".join(key), partition=partition, error=str(error))
+                version = None
             if version is not None:
                 # The profile its own audit stored: one small read instead of the whole version.
                 record = audit_status(self.store.storage, layout.version_path(key, partition, version))
