@@ -14,7 +14,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # The embedded default lake, as an absolute path so every process agrees on it.
 export PLATFORM_LAKE_URL ?= $(CURDIR)/.lake
 
-.PHONY: dev replay test soak lint bench lock clean test-system-packages
+.PHONY: dev replay test soak lint bench lock clean test-system-packages stack
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -42,6 +42,12 @@ REPLAY_EVERY ?= 10s
 replay: $(STAMP)
 	$(BIN)/platform replay --start $(REPLAY_START) --days $(REPLAY_DAYS) --every $(REPLAY_EVERY)
 
+## stack: the staging topology as local processes (PostgreSQL, moto S3 over TLS, gRPC code
+## server, webserver, daemon; PLATFORM_ENV=staging); Ctrl-C stops it. State in .stack/
+STACK_SENSOR_INTERVAL ?= 5
+stack: $(STAMP) test-system-packages
+	$(BIN)/python -m platform_assets.deploy_stack --state $(CURDIR)/.stack --sensor-interval $(STACK_SENSOR_INTERVAL)
+
 ## test: set up from nothing and run lint plus the whole suite
 test: $(STAMP) test-system-packages
 	$(BIN)/ruff check .
@@ -49,12 +55,14 @@ test: $(STAMP) test-system-packages
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Tests start real servers and a real browser from Debian's packages: PostgreSQL for the
-# production instance config, Chromium for the UI.
+# production instance config, Chromium for the UI, docker-compose to resolve deploy/'s
+# compose file (no Docker daemon is needed or started).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages for the tests:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -73,7 +81,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/backfill_year.py
 
-## lock: re-resolve dependencies from pyproject.toml into requirements.lock
+## lock: re-resolve dependencies from pyproject.toml into requirements.lock (runtime + dev)
+## and requirements-runtime.lock (what the image installs: the same pins, runtime only)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
@@ -81,6 +90,12 @@ lock:
 	{ echo "# Locked dependency set for platform_assets (runtime + dev), installed by the Makefile."; \
 	  echo "# Regenerate with 'make lock' after changing pyproject.toml."; \
 	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -c requirements.lock .
+	{ echo "# Runtime dependencies only (what the image installs), pinned to the same versions as"; \
+	  echo "# requirements.lock. Regenerate both with 'make lock' after changing pyproject.toml."; \
+	  .lock-venv/bin/python -m pip freeze | grep -v -i '^platform.assets'; } > requirements-runtime.lock
 	rm -rf .lock-venv
 
 clean:

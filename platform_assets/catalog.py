@@ -32,8 +32,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from platform_assets.lake import history, layout
+from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
 from platform_assets.lake.versions import (
+    KIND_FILE,
     KIND_PARQUET,
     NotPublishedError,
     VersionError,
@@ -84,10 +86,13 @@ class Catalog:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Catalog:
-        """The lake the platform itself would use in this environment, read as the analyst identity."""
+        """The lake the platform itself would use in this environment, once its identity
+        record agrees with that environment (a prod notebook cannot read staging by accident)."""
         from platform_assets.governance.guard import open_lake
 
-        return cls(open_lake(Settings.from_env(environ), "analyst"))
+        settings = Settings.from_env(environ)
+        ensure_lake_identity(settings)
+        return cls(open_lake(settings, "analyst"))  # analysts read published serving and curated
 
     @property
     def url(self) -> str:
@@ -126,6 +131,25 @@ class Catalog:
         return self._resolve(key, self._partition(partition), version, as_of, required=True)
 
     # Reading
+
+    def artifact(
+        self,
+        asset: str,
+        partition: str | None = None,
+        *,
+        version: str | None = None,
+        as_of: str | datetime | None = None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        """The bytes of a stored object that is not a table (a model) and its manifest.
+
+        The checksum is verified before the bytes are returned; what they are (e.g. a
+        skops model, see `platform_assets.ml.load_model`) is the manifest's `media_type`."""
+        manifest = self.manifest(asset, partition, version=version, as_of=as_of)
+        if manifest["kind"] != KIND_FILE:
+            raise CatalogError(f"{asset} holds a table; read it with load() or table()")
+        data = self._store.read_file(manifest).data
+        self._note_read(manifest)
+        return data, manifest
 
     def load(
         self,
@@ -327,7 +351,7 @@ class Catalog:
             raise CatalogError(f"{asset} has nothing published{'' if as_of is None else f' at {as_of}'}")
         kinds = {m["kind"] for m in manifests}
         if kinds != {KIND_PARQUET}:
-            raise CatalogError(f"{asset} holds landed files, not a table; read it with VersionStore")
+            raise CatalogError(f"{asset} holds files (landed data, a model), not a table; see artifact()")
         return manifests
 
     def _dataset(

@@ -10,11 +10,13 @@ import sys
 from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
-from platform_assets.lake import history
+from platform_assets.lake import history, identity
 from platform_assets.lake.access import LakeAccessDenied
+from platform_assets.lake.landing import REJECTED_FOLDER
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
+from platform_assets.maintenance import commands as maintenance_commands
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -25,11 +27,27 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _storage(identity: str = "operator") -> LakeStorage:
-    """The lake as the operator (rollback, promotion, retention) unless told otherwise."""
+def _storage(as_identity: str = "operator") -> LakeStorage:
+    """The lake, after its identity record agrees with PLATFORM_ENV (before any write),
+    acting as the operator (rollback, promotion, retention) unless told otherwise."""
     from platform_assets.governance.guard import open_lake
 
-    return open_lake(Settings.from_env(), identity)
+    settings = Settings.from_env()
+    storage = open_lake(settings, as_identity)  # governance refuses a bucket before anything is written
+    identity.ensure_lake_identity(settings)
+    return storage
+
+
+def cmd_init_lake(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        record = identity.init_lake(settings)
+    except identity.LakeAlreadyInitialised:
+        found = identity.read_identity(settings)
+        print(f"platform: {identity.identity_url(settings)} exists already: {found}", file=sys.stderr)
+        return 0 if found is not None and found.environment == settings.env else 1
+    print(f"initialised {settings.lake_url} as the {record.environment} lake ({record.region})")
+    return 0
 
 
 def cmd_land(args: argparse.Namespace) -> int:
@@ -38,7 +56,7 @@ def cmd_land(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise SystemExit("--end is before --start")
     storage = _storage("landing")
-    if args.if_empty and storage.list_names("landing"):
+    if args.if_empty and [n for n in storage.list_names("landing") if n != REJECTED_FOLDER]:
         print(f"{storage.uri('landing')} already has files; nothing landed (--if-empty)")
         return 0
     land, file_count = landing_source(args.domain)
@@ -202,6 +220,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if problems:
         print(f"\n{len(problems)} unreadable pointer(s) or manifest(s); `platform verify` checks everything:")
         print("\n".join(f"  {problem}" for problem in problems))
+    from platform_assets.automation.landing_rejects import rejected_summary
+
+    print(rejected_summary(store.storage))
     return 0
 
 
@@ -272,9 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
+    maintenance_commands.add_commands(commands)
     from platform_assets.governance.cli import add_iam_policies_command
 
     add_iam_policies_command(commands)
+
+    init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
+    init.set_defaults(func=cmd_init_lake)
     return parser
 
 
@@ -291,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     except LakeAccessDenied as error:
         print(f"platform: {error}", file=sys.stderr)
         return 3
+    except identity.LakeIdentityError as error:
+        print(f"platform: wrong lake: {error}", file=sys.stderr)
+        return 2
     except (LakeIntegrityError, VersionError, LakePathError, AssetPathError, PartitionKeyError) as error:
         # Bad input or a damaged lake: a message that names the path, not a traceback.
         print(f"platform: {error}", file=sys.stderr)

@@ -116,3 +116,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     if request.param == "local":
         return local_lake(tmp_path)
     return s3_lake(request.getfixturevalue("s3_endpoint"))
+
+
+# Imported last: it builds on the fixtures above. Shared by the promotion and canary tests.
+from platform_assets_tests.staged_lake import staged_lake  # noqa: E402, F401

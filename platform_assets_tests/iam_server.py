@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ NO_AUTH_ALLOWANCE = 80
 @dataclass(frozen=True)
 class IamServer:
     endpoint: str
+    ca_bundle: str  # the server speaks TLS with its own certificate: staging refuses plain http
 
     def client(self, service: str, **credentials: str) -> Any:
         keys = credentials or {
@@ -43,6 +45,7 @@ class IamServer:
             service,
             endpoint_url=self.endpoint,
             region_name="us-east-1",
+            verify=self.ca_bundle,
             config=Config(retries={"max_attempts": 1}),
             **keys,
         )
@@ -87,21 +90,26 @@ def write_profiles(path: Path, keys: Mapping[str, tuple[str, str]]) -> Path:
 
 
 @contextmanager
-def iam_enforcing_server() -> Iterator[IamServer]:
+def iam_enforcing_server(folder: Path) -> Iterator[IamServer]:
+    from platform_assets.deploy_stack import make_certificate
+
+    cert, key = make_certificate(folder)
     port = free_port()
     env = {**os.environ, **S3_TEST_ENV, "INITIAL_NO_AUTH_ACTION_COUNT": str(NO_AUTH_ALLOWANCE)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        + ["--ssl-cert", str(cert), "--ssl-key", str(key)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = IamServer(f"http://127.0.0.1:{port}")
+    server = IamServer(f"https://127.0.0.1:{port}", str(cert))
+    tls = ssl.create_default_context(cafile=str(cert))
     try:
         deadline = time.monotonic() + 30
         while True:
             try:  # moto's own API does not count against the allowance
-                urllib.request.urlopen(f"{server.endpoint}/moto-api/", timeout=1).read()
+                urllib.request.urlopen(f"{server.endpoint}/moto-api/", timeout=1, context=tls).read()
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:

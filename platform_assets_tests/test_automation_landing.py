@@ -128,8 +128,10 @@ def test_cursor_bounds_listing_to_the_lookback_window(lake: Lake, instance: dg.D
 
     area = LandingArea(lake.storage, lake.resource.settings())
     listed = area.list_folder("landing/flights", f"landing/flights/{days[-4]}")
-    assert [f.path.rsplit("/", 1)[1] for f in listed] == [f"{d}.csv" for d in days[-4:]] + ["notes.txt"]
-    assert LandingCursor.parse(ticker.cursor).strays["flights"] == ["landing/flights/notes.txt"]
+    assert [f.path.rsplit("/", 1)[1] for f in listed] == [f"{d}.csv" for d in days[-4:]]
+    # The stray was moved aside with its reason, not left to be listed every tick.
+    assert lake.storage.exists("landing/_rejected/flights/notes.txt")
+    assert lake.storage.exists("landing/_rejected/flights/notes.txt.reason.json")
 
     # A correction inside the window is seen; one older than the window is not re-read.
     lake.storage.write_bytes(landing_path("flights", days[-2]), b"corrected\n")
@@ -181,7 +183,9 @@ def test_cursor_round_trips_and_an_unreadable_one_starts_over() -> None:
     cursor = LandingCursor(
         high_water={"flights": "2013-02-02"},
         files={"flights": {"2013-02-02.csv": ["10:1", "sha256:ab"]}},
-        strays={"flights": ["landing/flights/notes.txt"]},
+        unmovable={"flights": ["landing/flights/notes.txt"]},
+        pending={"flights": {"2013-02-03.csv": "5:2"}},
+        swept={"flights": 12.5},
     )
     assert LandingCursor.parse(cursor.dumps()) == cursor
     for unreadable in (None, "", "not json", '{"format": 99}'):

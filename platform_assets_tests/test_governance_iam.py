@@ -12,6 +12,7 @@ left in the bucket is asked, on the endpoint, how it is encrypted."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -101,10 +102,12 @@ class IamLake:
 @pytest.fixture(scope="module")
 def iam_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamLake]:
     home = tmp_path_factory.mktemp("aws")
-    with iam_enforcing_server() as server, pytest.MonkeyPatch.context() as env:
+    with iam_enforcing_server(home) as server, pytest.MonkeyPatch.context() as env:
         admin = server.client("s3")
         admin.create_bucket(Bucket=BUCKET)
         admin.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration=SSE_S3_DEFAULT)
+        record = {"environment": "staging", "created_by": "test"}  # what `platform init-lake` writes
+        admin.put_object(Bucket=BUCKET, Key=f"{PREFIX}/_lake.json", Body=json.dumps(record).encode())
         url = f"s3://{BUCKET}/{PREFIX}"
         resource = LakeResource(lake_url=url, endpoint_url=server.endpoint)
         documents = iam.policies(build_definitions(resource), BUCKET, PREFIX, KMS_KEY)
@@ -116,7 +119,10 @@ def iam_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamLake]:
         env.setenv("PLATFORM_KMS_KEY_ID", KMS_KEY)
         env.setenv("PLATFORM_LAKE_URL", url)
         env.setenv("AWS_ENDPOINT_URL", server.endpoint)
-        env.setenv("AWS_ACCESS_KEY_ID", "AKIANOBODY0000000000")  # ambient keys that IAM does not know
+        env.setenv("AWS_CA_BUNDLE", server.ca_bundle)
+        # Ambient keys (the lake-identity check reads _lake.json with them): the least privileged.
+        env.setenv("AWS_ACCESS_KEY_ID", keys["analyst"][0])
+        env.setenv("AWS_SECRET_ACCESS_KEY", keys["analyst"][1])
         server.enforce()
         yield IamLake(server, Settings.from_env(), resource, keys["admin"])
 
@@ -300,8 +306,6 @@ def test_policies_follow_the_graph(tmp_path: Path) -> None:
 def test_iam_policies_command_prints_every_identity(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import json
-
     from platform_assets import cli
 
     monkeypatch.delenv("PLATFORM_IDENTITY_PROFILE")  # prod's own default: platform-{identity}

@@ -24,7 +24,7 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -43,6 +43,7 @@ SOURCE = "platform_assets"
 KIND_RUN_FAILURE = "run_failure"
 KIND_STALE_NOTHING_LANDED = "stale_nothing_new_landed"
 KIND_STALE_NOT_REBUILT = "stale_not_rebuilt"
+KIND_LANDING_REJECTED = "landing_rejected"
 WILL_RETRY_TAG = "dagster/will_retry"
 RETRY_NUMBER_TAG = "dagster/retry_number"
 PARTITION_TAG = "dagster/partition"
@@ -98,6 +99,22 @@ def send_alert(payload: Mapping[str, Any], settings: AutomationSettings | None =
     host = urlparse(url).hostname  # never log the full URL: it often embeds a token
     logs.emit("alert_undelivered", level=logging.ERROR, webhook_host=host, error=str(last_error))
     raise AlertDeliveryError(f"alert not delivered to {host}: {last_error}")
+
+
+def landing_rejected_payload(rejected: Sequence[Any]) -> dict[str, Any]:
+    """One alert for the landing entries a sensor tick rejected (each is alerted once)."""
+    shown = [{"path": r.path, "reason": r.reason, "link_target": r.target} for r in rejected[:50]]
+    first = rejected[0]
+    more = f" and {len(rejected) - 1} more" if len(rejected) > 1 else ""
+    return {
+        "source": SOURCE,
+        "kind": KIND_LANDING_REJECTED,
+        "severity": "warning",
+        "text": f"landing: rejected {first.path} ({first.reason}){more}; moved to landing/_rejected/",
+        "count": len(rejected),
+        "files": shown,
+        "at": _now(),
+    }
 
 
 def _now() -> str:

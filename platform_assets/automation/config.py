@@ -16,6 +16,8 @@ from typing import Any
 
 import dagster as dg
 
+from platform_assets.automation.landing_rules import CompletionRule, CompletionRuleError
+
 SENSOR_INTERVAL_ENV = "PLATFORM_SENSOR_INTERVAL_SECONDS"
 CONFIG_FILE = "automation.toml"
 
@@ -59,6 +61,14 @@ class AutomationSettings:
     freshness: Mapping[str, ZoneFreshness] = field(default_factory=dict)
     alert_timeout_s: float = 5.0
     alert_attempts: int = 3
+    completion: CompletionRule = field(default_factory=CompletionRule)
+    dataset_completion: Mapping[str, CompletionRule] = field(default_factory=dict)
+    stale_temporary_minutes: float = 60.0
+    sweep_interval_minutes: float = 60.0
+
+    def completion_for(self, dataset: str) -> CompletionRule:
+        """The dataset's own completion rule, else the landing default."""
+        return self.dataset_completion.get(dataset, self.completion)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> AutomationSettings:
@@ -89,7 +99,12 @@ class AutomationSettings:
             freshness={zone: ZoneFreshness(**values) for zone, values in config.get("freshness", {}).items()},
             alert_timeout_s=float(alerts.get("timeout_seconds", 5)),
             alert_attempts=int(alerts.get("attempts", 3)),
+            **_landing_completion(landing),
         )
+        if settings.stale_temporary_minutes < 0 or settings.sweep_interval_minutes < 0:
+            raise AutomationConfigError(
+                "[landing] stale_temporary_minutes and sweep_interval_minutes must be >= 0"
+            )
         if settings.lookback_days < 0 or settings.max_days_per_run < 1 or settings.alert_attempts < 1:
             raise AutomationConfigError("lookback_days >= 0, max_days_per_run >= 1, attempts >= 1")
         for zone in settings.freshness.values():
@@ -104,3 +119,48 @@ class AutomationSettings:
             run_failure_interval_s=seconds,
             freshness_alert_interval_s=seconds,
         )
+
+
+_LANDING_KEYS = {
+    "lookback_days",
+    "max_days_per_run",
+    "completion",
+    "marker_suffix",
+    "stale_temporary_minutes",
+    "sweep_interval_minutes",
+    "datasets",
+}
+_DATASET_KEYS = {"completion", "marker_suffix"}
+
+
+def _landing_completion(landing: Mapping[str, Any]) -> dict[str, Any]:
+    """The `[landing]` completion keys, refusing any key the sensor would not apply.
+
+    An unknown key is most likely a typo of one that matters (a dataset written in
+    place whose `completion` went unread would be ingested half-written), so it fails."""
+    unknown = sorted(set(landing) - _LANDING_KEYS)
+    if unknown:
+        raise AutomationConfigError(f"[landing] has unknown key(s) {', '.join(unknown)}")
+    try:
+        default = CompletionRule(
+            str(landing.get("completion", "atomic")), str(landing.get("marker_suffix", ".done"))
+        )
+        per_dataset = {}
+        for name, values in dict(landing.get("datasets", {})).items():
+            extra = sorted(set(values) - _DATASET_KEYS)
+            if extra:
+                raise AutomationConfigError(
+                    f"[landing.datasets.{name}] has unknown key(s) {', '.join(extra)}"
+                )
+            per_dataset[name] = CompletionRule(
+                str(values.get("completion", default.rule)),
+                str(values.get("marker_suffix", default.marker_suffix)),
+            )
+    except CompletionRuleError as error:
+        raise AutomationConfigError(f"[landing] {error}") from None
+    return {
+        "completion": default,
+        "dataset_completion": per_dataset,
+        "stale_temporary_minutes": float(landing.get("stale_temporary_minutes", 60)),
+        "sweep_interval_minutes": float(landing.get("sweep_interval_minutes", 60)),
+    }

@@ -20,15 +20,19 @@ import dagster as dg
 
 from platform_assets import logs
 from platform_assets.automation.conditions import RAW_ZONE, ZONE_TAG
-from platform_assets.automation.config import AutomationSettings
+from platform_assets.automation.config import AutomationConfigError, AutomationSettings
+from platform_assets.automation.landing_rejects import reject
 from platform_assets.automation.landing_scan import (
+    MAX_STRAYS_REMEMBERED,
     LandedChange,
     LandingArea,
     LandingCursor,
     LandingDataset,
+    ScanResult,
     scan_landing,
 )
 from platform_assets.lake.resources import LakeResource
+from platform_assets.lake.storage import LakeStorage
 
 LANDING_SENSOR_NAME = "landing_sensor"
 TRIGGER_TAG = "platform/trigger"
@@ -90,11 +94,45 @@ def plan_runs(changes: Sequence[LandedChange], max_days_per_run: int) -> list[dg
     return requests
 
 
+def _handle_rejections(
+    context: dg.SensorEvaluationContext,
+    storage: LakeStorage,
+    scan: ScanResult,
+    cursor: LandingCursor,
+    settings: AutomationSettings,
+) -> None:
+    """Alert once about newly rejected entries, then move each to `landing/_rejected/`.
+
+    The alert goes first: if it cannot be delivered the tick fails with nothing moved,
+    and the next tick finds the same entries and tries again (at least once). An entry
+    that could not be moved is remembered in the cursor so it is not alerted again."""
+    from platform_assets.automation.alerts import landing_rejected_payload, send_alert
+
+    alerted = {path for paths in cursor.unmovable.values() for path in paths}
+    fresh = [r for r in scan.rejected if r.path not in alerted]
+    if not fresh:
+        return
+    for rejection in fresh[:20]:
+        context.log.warning(f"rejecting {rejection.path}: {rejection.reason}")
+    send_alert(landing_rejected_payload(fresh), settings)
+    for rejection in fresh:
+        done = reject(storage, rejection)
+        if not done.moved:
+            stuck = scan.cursor.unmovable.setdefault(rejection.dataset, [])
+            stuck[:] = [*stuck, rejection.path][-MAX_STRAYS_REMEMBERED:]
+
+
 def build_landing_sensor(
     datasets: Sequence[LandingDataset], settings: AutomationSettings
 ) -> dg.SensorDefinition:
     """The sensor over the given landing datasets, on by default."""
     keys = [d.asset_key for d in datasets]
+    unknown = sorted(set(settings.dataset_completion) - {d.name for d in datasets})
+    if unknown:
+        raise AutomationConfigError(
+            f"automation.toml [landing.datasets] names {', '.join(unknown)}, which no raw asset lands "
+            f"(landing datasets: {', '.join(d.name for d in datasets)})"
+        )
 
     @dg.sensor(
         name=LANDING_SENSOR_NAME,
@@ -102,16 +140,23 @@ def build_landing_sensor(
         minimum_interval_seconds=settings.landing_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Requests the raw-zone run for every newly landed or corrected file under "
-            "landing/, once per file content."
+            "Requests the raw-zone run for every newly landed or corrected complete file under "
+            "landing/, once per file content; moves what it cannot accept to landing/_rejected/."
         ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-        area = LandingArea(lake.storage(), lake.settings())
-        scan = scan_landing(area, datasets, LandingCursor.parse(context.cursor), settings.lookback_days)
+        storage = lake.storage()
+        area = LandingArea(storage, lake.settings())
+        cursor = LandingCursor.parse(context.cursor)
+        scan = scan_landing(area, datasets, cursor, settings)
         requests = plan_runs(scan.changes, settings.max_days_per_run)
-        for path in scan.ignored[:20]:
-            context.log.warning(f"ignoring {path}: not a landing file of a known dataset and partition")
+        _handle_rejections(context, storage, scan, cursor, settings)
+        if scan.pending:
+            logs.emit(
+                "landing_pending",
+                files=[{"path": p.path, "reason": p.reason} for p in scan.pending[:50]],
+                count=len(scan.pending),
+            )
         for request in requests:
             logs.emit(
                 "landing_run_requested",
@@ -124,7 +169,11 @@ def build_landing_sensor(
                 files=int(request.tags[LANDED_FILES_TAG]),
             )
         if not requests:
-            return dg.SensorResult(skip_reason="nothing new has landed", cursor=scan.cursor.dumps())
+            waiting = f"; {len(scan.pending)} pending: " + ", ".join(
+                f"{p.path} ({p.reason})" for p in scan.pending[:5]
+            )
+            skip = "nothing new has landed" + (waiting if scan.pending else "")
+            return dg.SensorResult(skip_reason=skip, cursor=scan.cursor.dumps())
         return dg.SensorResult(run_requests=requests, cursor=scan.cursor.dumps())
 
     return landing_sensor

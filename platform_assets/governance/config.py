@@ -24,7 +24,7 @@ def _config_file() -> dict[str, dict[str, object]]:
 @dataclass(frozen=True)
 class GovernanceSettings:
     identity_profile: str  # template with `{identity}`; "" = ambient credentials
-    plain_http_hosts: tuple[str, ...]
+    require_encryption: bool
     kms_key_id: str | None
 
     @classmethod
@@ -40,11 +40,13 @@ class GovernanceSettings:
             raise SettingsError(
                 f"identity_profile {template!r} (governance.toml or {PROFILE_ENV}) must contain {{identity}}"
             )
-        hosts = values["plain_http_hosts"]
-        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-            raise SettingsError("governance.toml: plain_http_hosts must be a list of host names")
+        require = values["require_encryption"]
+        if not isinstance(require, bool):
+            raise SettingsError(f"governance.toml [{env}] require_encryption must be true or false")
+        if env != "dev" and not require:
+            raise SettingsError(f"governance.toml: PLATFORM_ENV={env} must keep require_encryption = true")
         return cls(
             identity_profile=template,
-            plain_http_hosts=tuple(hosts),
+            require_encryption=require,
             kms_key_id=(environ.get(KMS_KEY_ENV) or "").strip() or None,
         )

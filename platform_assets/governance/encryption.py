@@ -5,13 +5,12 @@ start, and every PUT the platform makes asks for SSE itself (SSE-KMS with the ke
 PLATFORM_KMS_KEY_ID, else SSE-S3), so an object is encrypted even if someone later
 removes the bucket default. pyarrow 26's S3 filesystem has no per-request SSE option
 (it ignores `x-amz-server-side-encryption` in write metadata), so encrypted lakes
-write through boto3 (`LakeStorage._put`). In transit: plain-http endpoints are refused
-outside dev, except on the loopback interface."""
+write through boto3 (`LakeStorage._put`). In transit: `Settings` refuses plain-http
+endpoints outside dev."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlparse
 
 from platform_assets.settings import SettingsError
 
@@ -28,21 +27,6 @@ def put_args(kms_key_id: str | None) -> dict[str, str]:
     if kms_key_id:
         return {"ServerSideEncryption": SSE_KMS, "SSEKMSKeyId": kms_key_id}
     return {"ServerSideEncryption": SSE_S3}
-
-
-def check_endpoint(endpoint_url: str | None, env: str, plain_http_hosts: tuple[str, ...]) -> None:
-    """Refuse a plain-http S3 endpoint outside dev unless it is on this machine."""
-    if env == "dev" or not endpoint_url:
-        return
-    parsed = urlparse(endpoint_url)
-    if parsed.scheme == "https":
-        return
-    if parsed.scheme == "http" and (parsed.hostname or "") in plain_http_hosts:
-        return
-    raise EncryptionError(
-        f"PLATFORM_ENV={env} refuses the S3 endpoint {endpoint_url!r}: data must be encrypted in transit, "
-        "use an https:// endpoint (plain http is allowed only on the loopback interface)"
-    )
 
 
 def bucket_default_encryption(client: Any, bucket: str) -> dict[str, str] | None:

@@ -1,9 +1,10 @@
 """Opening a lake: the one place the start-up checks run.
 
-Outside dev (or wherever `require_encryption` is true) a lake is refused before the
-first write when its endpoint is plain http off this machine, when its bucket has no
-default server-side encryption, or when its bucket lies outside a region some domain
-allows. Every S3 PUT of an encrypted lake then asks for SSE itself."""
+Outside dev (wherever governance.toml's `require_encryption` is true) a lake is
+refused before the first write when its bucket has no default server-side
+encryption; anywhere, when its bucket lies outside a region some domain allows.
+Every S3 PUT of an encrypted lake then asks for SSE itself. (Plain-http endpoints
+are refused outside dev by `Settings`.)"""
 
 from __future__ import annotations
 
@@ -28,21 +29,17 @@ def open_lake(settings: Settings, as_identity: str | None = AMBIENT_IDENTITY) ->
 
 @lru_cache(maxsize=32)
 def _open(settings: Settings, as_identity: str | None, governance: GovernanceSettings) -> LakeStorage:
-    if settings.env != "dev" and not settings.require_encryption:
-        raise encryption.EncryptionError(
-            f"PLATFORM_ENV={settings.env} must keep require_encryption = true (platform.toml)"
-        )
-    encryption.check_endpoint(settings.s3_endpoint_url, settings.env, governance.plain_http_hosts)
     s3_identity = identity.resolve(as_identity, governance.identity_profile)
     storage = LakeStorage.from_url(
         settings.lake_url,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
         retries=settings.storage_retries,
+        ca_bundle=settings.s3_ca_bundle,
         identity=s3_identity,
     )
     if storage.is_local:
-        if settings.require_encryption:
+        if governance.require_encryption:
             raise encryption.EncryptionError(
                 f"require_encryption is set but {settings.lake_url} is a local folder, which cannot "
                 "guarantee server-side encryption; use an s3:// lake"
@@ -52,12 +49,12 @@ def _open(settings: Settings, as_identity: str | None, governance: GovernanceSet
     client = storage.s3_client()
     try:
         regions.check_bucket_region(client, bucket)
-        if settings.require_encryption:
+        if governance.require_encryption:
             encryption.check_bucket_encryption(client, bucket, settings.env, governance.kms_key_id)
     except Exception as error:
         if is_access_denied(error):
             raise access_denied(error, s3_identity, "stat", f"s3://{bucket}") from None
         raise
-    if settings.require_encryption:
+    if governance.require_encryption:
         storage.sse = encryption.put_args(governance.kms_key_id)
     return storage

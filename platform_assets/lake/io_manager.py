@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from platform_assets import logs
 from platform_assets.lake import layout
+from platform_assets.lake.artifact import Artifact
 from platform_assets.lake.manifest import (
     manifest_extra,
     provenance_metadata,
@@ -91,7 +92,7 @@ def _as_table(obj: pd.DataFrame | pa.Table) -> pa.Table:
 
 def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[str | None, Any]:
     """One payload per partition key: tables split on their partition column, mappings by key."""
-    if isinstance(obj, RawFile | Screened) and len(keys) == 1:
+    if isinstance(obj, RawFile | Screened | Artifact) and len(keys) == 1:
         return {keys[0]: obj}
     if isinstance(obj, Mapping):
         missing = [k for k in keys if k not in obj]
@@ -99,7 +100,9 @@ def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[
             raise PartitionMismatchError(f"output has no entry for partitions {missing}")
         return {k: obj[k] for k in keys}
     if not isinstance(obj, pd.DataFrame | pa.Table):
-        raise TypeError(f"cannot store {type(obj).__name__}; return a DataFrame, Table, Screened or RawFile")
+        raise TypeError(
+            f"cannot store {type(obj).__name__}; return a DataFrame, Table, Screened, RawFile or Artifact"
+        )
     table = _as_table(obj)
     if keys == [None]:
         return {None: table}
@@ -228,6 +231,11 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             extra = {**shared, "upstream": _upstream_for(reads, key)}
             if isinstance(payload, RawFile):
                 manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
+            elif isinstance(payload, Artifact):
+                extra = {**extra, **payload.manifest_fields()}
+                manifest = store.write_file(
+                    asset_key, key, payload.as_file(), run_id=context.run_id, extra=extra
+                )
             elif isinstance(payload, Screened):
                 manifest = _write_screened(store, asset_key, key, payload, run_id=context.run_id, extra=extra)
             else:

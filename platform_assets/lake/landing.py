@@ -1,7 +1,12 @@
 """The landing area: where sources drop files before the raw zone copies them.
 
 landing/<dataset>/<YYYY-MM-DD>.<ext>   one file per day for event data
-landing/<dataset>.<ext>                one file for a reference table"""
+landing/<dataset>.<ext>                one file for a reference table
+landing/_rejected/<dataset>/<file>     what the platform could not accept, moved aside,
+landing/_rejected/<dataset>/<file>.reason.json   with why (see automation/landing_rejects.py)
+
+Files directly in landing/ that are not a reference table are rejected under the
+dataset name `_landing`."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from platform_assets.lake import layout
 from platform_assets.lake.storage import LakeStorage
 
 LANDING_ZONE = "landing"
+REJECTED_FOLDER = "_rejected"
+TOP_LEVEL = "_landing"
 
 
 def landing_path(dataset: str, partition: str | None = None, ext: str = "csv") -> str:

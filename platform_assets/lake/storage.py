@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 import posixpath
 import random
 import re
@@ -24,6 +25,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from platform_assets import logs
+from platform_assets.lake import local_fs
 from platform_assets.lake.access import AMBIENT, S3Identity, access_denied, is_access_denied
 from platform_assets.settings import Settings
 
@@ -114,6 +116,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         is_local: bool | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
@@ -123,6 +126,7 @@ class LakeStorage:
         self.retry = retry or RetryPolicy()
         self.endpoint_url = endpoint_url
         self.region = region
+        self.ca_bundle = ca_bundle
         self._client: Any = None
         # Governance (platform_assets.governance): who we are, and the SSE every S3 PUT requests.
         self.identity: S3Identity = AMBIENT
@@ -165,7 +169,7 @@ class LakeStorage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStorage:
-        """The lake of `settings` after the start-up checks (encryption, transport, region)."""
+        """The lake of `settings` after the start-up checks (encryption, region)."""
         from platform_assets.governance.guard import open_lake
 
         return open_lake(settings)
@@ -178,6 +182,7 @@ class LakeStorage:
         endpoint_url: str | None = None,
         region: str = "us-east-1",
         retries: int = 5,
+        ca_bundle: str | None = None,
         identity: S3Identity = AMBIENT,
     ) -> LakeStorage:
         parsed = urlparse(url)
@@ -193,6 +198,8 @@ class LakeStorage:
                 endpoint = urlparse(endpoint_url)
                 kwargs["endpoint_override"] = endpoint.netloc or endpoint.path
                 kwargs["scheme"] = endpoint.scheme or "https"
+            if ca_bundle:  # a private CA (AWS_CA_BUNDLE), as boto3 is given it
+                kwargs["tls_ca_file_path"] = ca_bundle
             kwargs.update(identity.pyarrow_kwargs())  # governance: act as the resolved identity
             storage = cls(
                 pafs.S3FileSystem(**kwargs),
@@ -201,6 +208,7 @@ class LakeStorage:
                 RetryPolicy(attempts=retries),
                 endpoint_url=endpoint_url,
                 region=region,
+                ca_bundle=ca_bundle,
             )
             storage.identity = identity
             return storage
@@ -210,7 +218,9 @@ class LakeStorage:
         raise LakePathError(f"unsupported lake URL scheme {parsed.scheme!r} in {url!r}")
 
     def full_path(self, rel: str) -> str:
-        """The path as the underlying filesystem knows it."""
+        """The path as the underlying filesystem knows it; locally, never through a link."""
+        if self.is_local:
+            return local_fs.refuse_links(self.root, check_relative_path(rel))
         return f"{self.root}/{check_relative_path(rel)}"
 
     def uri(self, rel: str) -> str:
@@ -256,13 +266,17 @@ class LakeStorage:
 
         `expected` is the token from `read_object`, or None to create an object that
         must not exist yet. A lost race raises `PreconditionFailed` and never overwrites:
-        on S3 through `If-Match` / `If-None-Match: *`, locally under an exclusive lock
-        on a sibling lock file that every conditional writer of the object takes."""
+        on S3 through `If-Match` / `If-None-Match: *`; locally a create is a hard link of
+        a complete temporary file (which fails if the name exists), and a replace happens
+        under an exclusive lock on a sibling lock file that every replacing writer takes."""
         path = self.full_path(rel)
         if not self.is_local:
             return self.retrying("write", rel, lambda: self._s3_put_if(rel, data, expected))
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
-        with open(f"{path}.lock", "a+b") as lock:
+        local_fs.make_dirs(self.root, posixpath.dirname(rel))
+        if expected is None:
+            self._create_local(rel, path, data)
+            return hashlib.sha256(data).hexdigest()
+        with local_fs.open_lock(f"{path}.lock") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 current = self.read_object(rel)
@@ -272,6 +286,19 @@ class LakeStorage:
                 return hashlib.sha256(data).hexdigest()
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _create_local(self, rel: str, path: str, data: bytes) -> None:
+        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, local_fs.FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), local_fs.FILE_MODE)
+                out.write(data)
+            os.link(temporary, path)
+        except FileExistsError:
+            raise PreconditionFailed(f"{self.uri(rel)} exists already") from None
+        finally:
+            os.unlink(temporary)
 
     def _s3_client(self) -> Any:
         """boto3 for what pyarrow's filesystem cannot do: single-request reads and
@@ -284,6 +311,7 @@ class LakeStorage:
                 "s3",
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
+                verify=self.ca_bundle or None,
                 config=Config(retries={"max_attempts": SDK_ATTEMPTS, "mode": "standard"}),
                 **self.identity.boto3_kwargs(),  # governance: the same identity as `fs`
             )
@@ -329,11 +357,12 @@ class LakeStorage:
         if not self.is_local:
             self.retrying("write", rel, lambda: self._put(target, data))
             return
-        self.fs.create_dir(posixpath.dirname(target), recursive=True)
+        local_fs.make_dirs(self.root, posixpath.dirname(rel))
         temporary = f"{target}.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open_output_stream(temporary) as stream:
                 stream.write(data)
+            os.chmod(temporary, local_fs.FILE_MODE)
             self.fs.move(temporary, target)
         finally:
             if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
@@ -357,15 +386,27 @@ class LakeStorage:
     def prepare_dir(self, rel: str) -> None:
         """Create a folder where the filesystem needs folders (local only)."""
         if self.is_local:
-            self.fs.create_dir(self.full_path(rel), recursive=True)
+            local_fs.make_dirs(self.root, check_relative_path(rel))
 
     def list_names(self, rel: str) -> list[str]:
-        """Names directly under a folder, sorted; empty when it does not exist."""
+        """Names directly under a folder, sorted; empty when it does not exist (links left out)."""
+        if self.is_local:
+            return sorted(
+                e.rel.rsplit("/", 1)[1]
+                for e in local_fs.entries(self.root, check_relative_path(rel))
+                if e.kind != "link"
+            )
         selector = pafs.FileSelector(self.full_path(rel), allow_not_found=True, recursive=False)
         infos = self.retrying("list", rel, lambda: self.fs.get_file_info(selector))
         return sorted(posixpath.basename(info.path) for info in infos)
 
     def list_files(self, rel: str, recursive: bool = True) -> Iterator[LakeFile]:
+        """Regular files under a folder; locally links are neither listed nor entered."""
+        if self.is_local:
+            for entry in local_fs.entries(self.root, check_relative_path(rel), recursive):
+                if entry.kind == "file":
+                    yield LakeFile(entry.rel, entry.size, entry.mtime_ns)
+            return
         selector = pafs.FileSelector(self.full_path(rel), allow_not_found=True, recursive=recursive)
         prefix_len = len(self.root) + 1
         for info in self.retrying("list", rel, lambda: self.fs.get_file_info(selector)):

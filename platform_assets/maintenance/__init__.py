@@ -1,0 +1,1 @@
+"""Maintenance of the lake: promotion between environments and canary runs of a code change."""
