@@ -131,10 +131,10 @@ def _zone_runs(lake: IamLake, instance: dg.DagsterInstance, zone: str) -> list[d
     """The zone's reference assets in one run and its daily assets in another, as the zone's identity."""
     defs = build_definitions(lake.resource)
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    mine = [a for a in assets if a.key.path[0] == zone]
+    mine = [a for a in assets if all(k.path[0] == zone for k in a.keys)]
     results = []
     for daily in (False, True):
-        keys = [a.key for a in mine if (a.partitions_def is not None) == daily]
+        keys = [k for a in mine if (a.partitions_def is not None) == daily for k in a.keys]
         if not keys:
             continue
         results.append(
@@ -311,7 +311,8 @@ def test_iam_policies_command_prints_every_identity(
     monkeypatch.delenv("PLATFORM_IDENTITY_PROFILE")  # prod's own default: platform-{identity}
     assert cli.main(["iam-policies", "--env", "prod", "--bucket", "lake-prod", "--prefix", "platform"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert list(report["identities"]) == ["landing", "raw", "curated", "serving", "operator", "analyst"]
+    # One writer per zone the graph has (models are their own zone, `ml`).
+    assert list(report["identities"]) == ["landing", "raw", "curated", "serving", "ml", "operator", "analyst"]
     assert report["identities"]["serving"]["aws_profile"] == "platform-serving"
     sids = [s["Sid"] for s in report["bucket_policy"]["Statement"]]
     assert sids == ["DenyInsecureTransport", "DenyUnencryptedWrites", "DenyOtherEncryption"]

@@ -8,7 +8,6 @@ from typing import Any
 
 from platform_assets.governance import iam
 from platform_assets.governance.config import GovernanceSettings
-from platform_assets.governance.identity import IDENTITIES
 from platform_assets.settings import ENVIRONMENTS
 
 
@@ -19,9 +18,7 @@ def iam_policy_report(env: str, bucket: str, prefix: str = "") -> dict[str, Any]
     governance = GovernanceSettings.load(env)
     documents = iam.policies(defs, bucket, prefix, governance.kms_key_id)
     identities = {}
-    for name in IDENTITIES:
-        if name not in documents:
-            continue
+    for name in documents:
         size = len(json.dumps(documents[name], separators=(",", ":")))
         identities[name] = {
             "aws_profile": governance.identity_profile.format(identity=name)

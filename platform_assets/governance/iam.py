@@ -30,6 +30,7 @@ POLICY_VERSION = "2012-10-17"
 AUDIT_LOG = "_audit_log"  # append-only audit records (DESIGN 3b)
 LAKE_IDENTITY_FILE = "_lake.json"
 CANARY = "canary"
+ML_ZONE = "ml"  # models are versions like any asset (DESIGN 3b)
 REJECTED_LANDING = f"{LANDING_ZONE}/_rejected"
 # Definition metadata the graph walk reads (set by raw_assets and quality.audit).
 LANDING_DATASET_KEY = "platform/landing_dataset"
@@ -219,7 +220,7 @@ def landing_policy(builder: PolicyBuilder) -> dict[str, Any]:
 
 def operator_policy(builder: PolicyBuilder) -> dict[str, Any]:
     """Rollback and promotion move pointers and copy versions; retention deletes. Never the audit log."""
-    zones = [f"{z}/*" for z in (*ASSET_ZONES, QUARANTINE_ZONE, CANARY)]
+    zones = [f"{z}/*" for z in (*ASSET_ZONES, ML_ZONE, QUARANTINE_ZONE, CANARY)]
     everything = [*zones, f"{LANDING_ZONE}/*", f"{AUDIT_LOG}/*", LAKE_IDENTITY_FILE]
     return builder.document(
         [
@@ -329,9 +330,9 @@ def policies(
     builder = PolicyBuilder(bucket, prefix, kms_key_id)
     zones = zone_access(graph_access(defs))
     found: dict[str, dict[str, Any]] = {LANDING: landing_policy(builder)}
-    for zone in ASSET_ZONES:
-        if zone in zones:
-            found[zone] = writer_policy(builder, zones[zone])
+    ordered = [z for z in ASSET_ZONES if z in zones] + sorted(set(zones) - set(ASSET_ZONES))
+    for zone in ordered:  # the data zones first, then any other the graph has (e.g. ml)
+        found[zone] = writer_policy(builder, zones[zone])
     found[OPERATOR] = operator_policy(builder)
     found[ANALYST] = analyst_policy(builder)
     return found

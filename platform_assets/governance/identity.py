@@ -9,6 +9,7 @@ boto3 and the resulting credentials are handed to pyarrow and boto3 alike."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from platform_assets.lake.access import AMBIENT, S3Identity
@@ -21,6 +22,8 @@ ANALYST = "analyst"
 # The landing writer, one writer per zone, the operator (rollback, promotion, retention), analysts.
 IDENTITIES = (LANDING, *ASSET_ZONES, OPERATOR, ANALYST)
 ZONE_TAG = "zone"
+# Any other zone the graph has (e.g. `ml`) gets a writer of its own.
+_ZONE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 
 class IdentityError(SettingsError):
@@ -47,7 +50,7 @@ def resolve(identity: str | None, profile_template: str) -> S3Identity:
     """Credentials for `identity` through its AWS profile; the ambient chain when none is configured."""
     if not profile_template or identity is None:
         return AMBIENT
-    if identity not in IDENTITIES:
+    if identity not in IDENTITIES and not _ZONE_NAME.match(identity):
         raise IdentityError(
             f"a run acting as {identity!r} has no platform identity (one of {', '.join(IDENTITIES)}); "
             f"tag each run with one zone (`{ZONE_TAG}` run tag) and launch one run per zone"
