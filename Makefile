@@ -56,13 +56,15 @@ test: $(STAMP) test-system-packages
 
 # Tests start real servers and a real browser from Debian's packages: PostgreSQL for the
 # production instance config, Chromium for the UI, docker-compose to resolve deploy/'s
-# compose file (no Docker daemon is needed or started).
+# compose file (no Docker daemon is needed or started), Prometheus (with promtool) for the
+# metrics exporter, alert rules and dashboard.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages for the tests:$$missing"; \
 		$(SUDO) apt-get update -qq && \

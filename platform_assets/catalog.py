@@ -6,7 +6,9 @@ DuckDB as pyarrow datasets with one fragment per data file, each tagged with its
 partition, so `WHERE date = ...` skips other days' files unopened and only the
 selected columns are read: DuckDB has no httpfs here, and needs none.
 
-The catalog never writes: it only reads pointers, manifests and data files. What it
+The catalog never changes data: it reads pointers, manifests and data files, and
+writes one audit record per read. Data more classified than the reader's role
+(`role`, else PLATFORM_READER_ROLE) may see is refused, naming asset and level. What it
 reads is checked: a data file whose size, row count or footer identity disagrees with
 its manifest is an error naming the file. A corrupt pointer or manifest fails a read
 that names its partition; a read of a whole asset skips that one partition with a
@@ -31,6 +33,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from platform_assets.governance import access
 from platform_assets.lake import history, layout
 from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
@@ -75,8 +78,9 @@ class VersionRead:
 class Catalog:
     """Read-only access to one lake."""
 
-    def __init__(self, storage: LakeStorage) -> None:
+    def __init__(self, storage: LakeStorage, role: str | None = None) -> None:
         self.storage = storage
+        self.role = access.reader_role(role)
         self._store = VersionStore(storage)
         self._manifests: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self._reads: dict[tuple[str, str | None, str], VersionRead] = {}
@@ -85,14 +89,14 @@ class Catalog:
         self._entries: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Catalog:
+    def from_env(cls, environ: Mapping[str, str] | None = None, role: str | None = None) -> Catalog:
         """The lake the platform itself would use in this environment, once its identity
         record agrees with that environment (a prod notebook cannot read staging by accident)."""
         from platform_assets.governance.guard import open_lake
 
         settings = Settings.from_env(environ)
         ensure_lake_identity(settings)
-        return cls(open_lake(settings, "analyst"))  # analysts read published serving and curated
+        return cls(open_lake(settings, "analyst"), access.reader_role(role, environ))  # analyst identity
 
     @property
     def url(self) -> str:
@@ -360,8 +364,10 @@ class Catalog:
         partitions: Iterable[str] | None,
         version: str | Mapping[str, str] | None,
         as_of: str | datetime | None,
+        columns: Sequence[str] | None = None,
     ) -> tuple[pads.Dataset, list[VersionRead]]:
         manifests = self._manifests_for(asset, partitions, version, as_of)
+        access.authorize_read(self.storage, asset, manifests, columns, self.role)
         schema = self._schema(manifests)
         prune = PARTITION_COLUMN not in schema.names or schema.field(PARTITION_COLUMN).type in _STRING_TYPES
         if prune and manifests[0]["partition"] is not None and PARTITION_COLUMN not in schema.names:
@@ -408,7 +414,7 @@ class Catalog:
         version: str | Mapping[str, str] | None,
         as_of: str | datetime | None,
     ) -> tuple[pa.Table, list[VersionRead]]:
-        dataset, reads = self._dataset(asset, partitions, version, as_of)
+        dataset, reads = self._dataset(asset, partitions, version, as_of, columns)
         self._verify_fragments(dataset)
         if columns is not None:
             missing = [c for c in columns if c not in dataset.schema.names]

@@ -10,6 +10,7 @@ import sys
 from datetime import date
 
 from platform_assets.domains import DOMAIN_MODULES, landing_source
+from platform_assets.governance import commands as governance_commands
 from platform_assets.lake import history, identity
 from platform_assets.lake.access import LakeAccessDenied
 from platform_assets.lake.landing import REJECTED_FOLDER
@@ -17,6 +18,7 @@ from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
 from platform_assets.lake.versions import VersionError, VersionStore
 from platform_assets.maintenance import commands as maintenance_commands
+from platform_assets.maintenance import retention_commands
 from platform_assets.settings import Settings, SettingsError
 
 
@@ -294,12 +296,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
     _add_version_commands(commands)
     maintenance_commands.add_commands(commands)
+    governance_commands.add_commands(commands)
+    retention_commands.add_commands(commands)
     from platform_assets.governance.cli import add_iam_policies_command
 
     add_iam_policies_command(commands)
 
     init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
     init.set_defaults(func=cmd_init_lake)
+
+    from platform_assets.observability.serve import add_metrics_command
+
+    add_metrics_command(commands)
     return parser
 
 

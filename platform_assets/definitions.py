@@ -10,6 +10,7 @@ from platform_assets.domains import flights
 from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.io_manager import VersionedParquetIOManager
 from platform_assets.lake.resources import LakeResource
+from platform_assets.maintenance import gc_job
 from platform_assets.settings import Settings, container_like
 
 
@@ -29,7 +30,9 @@ def build_definitions(
         # Write, audit, publish: each contract's checks publish the versions that pass.
         asset_checks=[*flights.asset_checks],
         sensors=[*automation.platform_sensors(assets, settings), *flights.sensors],
-        jobs=[*flights.jobs],
+        # Retention: daily gc, its schedule running by default in staging and prod only.
+        jobs=[*flights.jobs, gc_job.lake_gc],
+        schedules=[gc_job.gc_schedule(os.environ.get("PLATFORM_ENV", "dev").strip().lower())],
         # One process per run: daily partitions are small, and on a small host the
         # per-step interpreter start-up of the multiprocess executor dominated a
         # run's latency. Parallelism comes from the run queue (per-zone limits).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ PARTITION = "partition"
 VERSION = "version"
 ROWS = "rows"
 BYTES = "bytes"
+ENV = "env"
 
 
 def get_logger() -> logging.Logger:
@@ -44,12 +46,16 @@ def get_logger() -> logging.Logger:
 
 
 def record(event: str, level: int = logging.INFO, **fields: Any) -> dict[str, Any]:
-    """The record as a dict: fixed envelope first, then the caller's fields (None dropped)."""
+    """The record as a dict: fixed envelope first, then the caller's fields (None dropped).
+
+    `env` is in every record, as it is in every metric sample and manifest (`config.env`),
+    so a log search, a dashboard and a manifest can be joined on it and on `run_id`."""
     return {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "level": logging.getLevelName(level).lower(),
         "logger": LOGGER_NAME,
         "event": event,
+        ENV: os.environ.get("PLATFORM_ENV", "").strip().lower() or "dev",
         **{key: value for key, value in fields.items() if value is not None},
     }
 

@@ -32,6 +32,7 @@ from platform_assets.lake.manifest import (
 from platform_assets.lake.quarantine import Screened, write_rejected
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.versions import KIND_FILE, RawFile, StalePublishError, VersionStore
+from platform_assets.observability import usage
 
 PARTITION_COLUMN_KEY = "partition_column"
 COLUMNS_KEY = "columns"
@@ -229,6 +230,7 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         manifests = []
         for key, payload in pieces.items():
             extra = {**shared, "upstream": _upstream_for(reads, key)}
+            extra = usage.stamp(extra)  # CPU, peak memory and storage calls since the last version
             if isinstance(payload, RawFile):
                 manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
             elif isinstance(payload, Artifact):

@@ -21,6 +21,8 @@ META_GIT_DIRTY = "platform/git_dirty"
 META_CODE_VERSION = "platform/code_version"
 META_LOCK = "platform/lock_sha256"
 META_PYTHON = "platform/python"
+# Written by `governance.classification.definition_metadata`; recorded in every manifest.
+CLASSIFICATION_METADATA_KEY = "platform/classification"
 
 
 def _iso(moment: datetime) -> str:
@@ -49,6 +51,15 @@ def _run_config(context: dg.OutputContext) -> Any:
         return None
 
 
+def _classification(context: dg.OutputContext) -> dict[str, Any] | None:
+    """The asset's and its columns' classification, as its contract declares (None without one)."""
+    if not context.has_asset_key:
+        return None
+    value = context.asset_spec.metadata.get(CLASSIFICATION_METADATA_KEY)
+    value = getattr(value, "value", value)
+    return value if isinstance(value, dict) else None
+
+
 def manifest_extra(context: dg.OutputContext, settings: Settings) -> dict[str, Any]:
     """Facts every version written by this output shares.
 
@@ -58,6 +69,7 @@ def manifest_extra(context: dg.OutputContext, settings: Settings) -> dict[str, A
     now = datetime.now(UTC)
     started = _step_started_at(context)
     return {
+        "env": settings.env,  # as in every log record and metric sample, beside `run_id`
         "code_version": context.asset_spec.code_version if context.has_asset_key else None,
         "code": code_provenance(),
         "config": resolved_config(settings.public_dict(), _run_config(context)),
@@ -67,6 +79,7 @@ def manifest_extra(context: dg.OutputContext, settings: Settings) -> dict[str, A
             "step_key": context.step_key,
         },
         "checks": None,
+        "classification": _classification(context),
         "timings": {
             "step_started_at": _iso(started) if started else None,
             "write_started_at": _iso(now),

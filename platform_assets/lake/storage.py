@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 from platform_assets import logs
 from platform_assets.lake import local_fs
 from platform_assets.lake.access import AMBIENT, S3Identity, access_denied, is_access_denied
+from platform_assets.observability import usage
 from platform_assets.settings import Settings
 
 T = TypeVar("T")
@@ -138,6 +139,7 @@ class LakeStorage:
         Every call here is idempotent (whole-object reads and writes, listings), which
         is what makes repeating it safe; callers reading through `fs` directly (Parquet
         datasets) wrap their read in this too."""
+        call = usage.counted(operation, call)  # requests, retries and errors reach the exporter
         for attempt in range(self.retry.attempts):
             try:
                 return call()

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from platform_assets.governance import audit_log
 from platform_assets.lake import layout
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage, PreconditionFailed
 
@@ -363,9 +364,15 @@ class VersionStore:
             body = json.dumps(pointer, indent=2, sort_keys=True).encode()
             try:
                 self.storage.write_object_if(rel, body, expected=token)
-                return pointer
             except PreconditionFailed:
                 time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
+                continue
+            # Audit trail (governance): one create-only record per pointer move; `event` is the action.
+            audit_log.append(
+                self.storage, event, asset=asset_key, partitions=[partition], versions=[version], actor=actor,
+                details={"previous_version": published, "reason": reason},
+            )  # fmt: skip
+            return pointer
         raise PublishConflictError(
             f"{where}: gave up publishing {version} after {CAS_ATTEMPTS} attempts: other writers kept "
             "changing the pointer; nothing was overwritten, run it again"

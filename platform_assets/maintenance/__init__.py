@@ -1,1 +1,2 @@
-"""Maintenance of the lake: promotion between environments and canary runs of a code change."""
+"""Maintenance of the lake: promotion between environments, canary runs of a code change,
+retention and garbage collection, and storage lifecycle rules."""

@@ -30,6 +30,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from platform_assets.governance import classification
 from platform_assets.lake import layout
 from platform_assets.lake.history import audit_status, record_audit
 from platform_assets.lake.io_manager import (
@@ -125,7 +126,8 @@ def attach_contracts(
                 **contract_metadata(audit.contract),
                 PUBLISH_POLICY_KEY: PUBLISH_AFTER_AUDIT,
                 SCREENED_KEY: audit.screened,  # governance.iam grants its quarantine prefix
-            }
+            },
+            tags=classification.definition_tags(audit.contract),
         )
 
     return list(dg.map_asset_specs(attach, list(assets)))

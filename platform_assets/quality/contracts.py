@@ -22,6 +22,8 @@ import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
 
+from platform_assets.governance import classification
+
 Contract = type[pandera.DataFrameModel]
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
@@ -88,11 +90,13 @@ def _check_label(check: pandera.Check) -> str:
 def column_schema(contract: Contract) -> dg.TableSchema:
     """The contract as Dagster's column schema, constraints included, so the UI documents the rules."""
     schema = contract.to_schema()
+    tags = classification.column_tags(contract)
     columns = [
         dg.TableColumn(
             name=name,
             type=type_name(column.dtype),
             description=column.description,
+            tags=tags[name],
             constraints=dg.TableColumnConstraints(
                 nullable=column.nullable,
                 unique=column.unique,
@@ -111,6 +115,7 @@ def contract_metadata(contract: Contract) -> dict[str, Any]:
     return {
         COLUMN_SCHEMA_KEY: column_schema(contract),
         CONTRACT_KEY: f"{contract.__module__}.{contract.__qualname__}",
+        **classification.definition_metadata(contract),
     }
 
 

@@ -10,7 +10,15 @@ says why it is where it is. Cross-column rules name the columns they read
 (`statistics={"columns": [...]}`) so a failure shows just those values.
 
 `CONTRACTS` maps each asset key to its contract; nothing else in the domain
-declares columns."""
+declares columns.
+
+Classification. Everything here comes from public US sources (BTS on-time data, the
+FAA registry, NOAA weather), so columns are `public` by default. The exception is a
+tail number on a flight record: registrations are public on their own (curated
+planes), but joined to departure times and routes they track one aircraft's
+movements, which owners may ask the FAA to block (the LADD programme). Such columns
+are `internal`; computed columns name the inputs they are made from
+(`derived_from`) so the lineage rule can tell they do not carry the tail number."""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from platform_assets.governance.classification import classified, contract_default, declassified
 from platform_assets.quality.contracts import COLUMNS_STATISTIC
 
 NYC_ORIGINS = ["EWR", "JFK", "LGA"]
@@ -50,7 +59,14 @@ def _delay(earliest: int = EARLIEST_DELAY_MIN, **kwargs: object) -> object:
     return pa.Field(nullable=True, ge=earliest, le=LATEST_DELAY_MIN, **kwargs)
 
 
-class _RawFile(pa.DataFrameModel):
+class _PublicSources(pa.DataFrameModel):
+    """Columns are public unless they say otherwise (see the module docstring)."""
+
+    class Config:
+        metadata = contract_default("public")
+
+
+class _RawFile(_PublicSources):
     class Config:
         strict = True  # an extra column is schema drift, reported by name
         coerce = True  # values arrive as text; coercion failures are reported by row
@@ -68,7 +84,7 @@ class RawFlights(_RawFile):
     arr_delay: Series[pd.Float64Dtype] = pa.Field(nullable=True)
     carrier: Series[str] = pa.Field(nullable=True)
     flight: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    tailnum: Series[str] = pa.Field(nullable=True)
+    tailnum: Series[str] = pa.Field(nullable=True, metadata=classified("internal"))
     origin: Series[str] = pa.Field(nullable=True)
     dest: Series[str] = pa.Field(nullable=True)
     air_time: Series[pd.Float64Dtype] = pa.Field(nullable=True)
@@ -127,13 +143,27 @@ class RawPlanes(_RawFile):
 UTC_US = {"unit": "us", "tz": "UTC"}
 
 
-class CuratedFlights(pa.DataFrameModel):
-    flight_id: Series[str] = pa.Field(unique=True, str_matches=FLIGHT_ID_PATTERN,
-                                      description="date_carrier+flight_origin_scheduled hhmm")  # fmt: skip
-    date: Series[str] = pa.Field(str_matches=DATE_PATTERN, description="local day of scheduled departure")
+_DAY = ["year", "month", "day"]
+_SCHEDULED_DEPARTURE = [*_DAY, "sched_dep_time", "origin", "airports.faa", "airports.tzone"]
+
+
+class CuratedFlights(_PublicSources):
+    flight_id: Series[str] = pa.Field(
+        unique=True,
+        str_matches=FLIGHT_ID_PATTERN,
+        description="date_carrier+flight_origin_scheduled hhmm",
+        metadata=classified("public", derived_from=[*_DAY, "carrier", "flight", "origin", "sched_dep_time"]),
+    )
+    date: Series[str] = pa.Field(
+        str_matches=DATE_PATTERN,
+        description="local day of scheduled departure",
+        metadata=classified("public", derived_from=_DAY),
+    )
     carrier: Series[str] = pa.Field(str_matches=CARRIER_PATTERN)
     flight: Series[pd.Int64Dtype] = pa.Field(ge=1, le=9999)
-    tailnum: Series[str] = pa.Field(nullable=True, str_matches=TAILNUM_PATTERN)
+    tailnum: Series[str] = pa.Field(
+        nullable=True, str_matches=TAILNUM_PATTERN, metadata=classified("internal")
+    )
     origin: Series[str] = pa.Field(isin=NYC_ORIGINS)
     dest: Series[str] = pa.Field(str_matches=AIRPORT_PATTERN)
     sched_dep_time: Series[pd.Int64Dtype] = pa.Field(description="local hhmm at the origin")
@@ -144,13 +174,31 @@ class CuratedFlights(pa.DataFrameModel):
     arr_delay: Series[pd.Float64Dtype] = _delay(EARLIEST_ARRIVAL_DELAY_MIN, description="minutes")
     air_time: Series[pd.Float64Dtype] = pa.Field(nullable=True, gt=0, le=LONGEST_AIR_TIME_MIN)
     distance: Series[pd.Int64Dtype] = pa.Field(gt=0, le=LONGEST_DISTANCE_MILES, description="miles")
-    sched_dep_utc: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=UTC_US)
-    dep_utc: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, dtype_kwargs=UTC_US)
-    sched_arr_utc: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=UTC_US)
-    arr_utc: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, dtype_kwargs=UTC_US)
+    sched_dep_utc: Series[pd.DatetimeTZDtype] = pa.Field(
+        dtype_kwargs=UTC_US, metadata=classified("public", derived_from=_SCHEDULED_DEPARTURE)
+    )
+    dep_utc: Series[pd.DatetimeTZDtype] = pa.Field(
+        nullable=True,
+        dtype_kwargs=UTC_US,
+        metadata=classified("public", derived_from=[*_SCHEDULED_DEPARTURE, "dep_delay"]),
+    )
+    sched_arr_utc: Series[pd.DatetimeTZDtype] = pa.Field(
+        dtype_kwargs=UTC_US,
+        metadata=classified("public", derived_from=[*_SCHEDULED_DEPARTURE, "sched_arr_time", "dest"]),
+    )
+    arr_utc: Series[pd.DatetimeTZDtype] = pa.Field(
+        nullable=True,
+        dtype_kwargs=UTC_US,
+        metadata=classified("public", derived_from=[*_SCHEDULED_DEPARTURE, "dep_delay", "arr_time", "dest"]),
+    )
     time_hour: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=UTC_US)
-    cancelled: Series[pd.BooleanDtype] = pa.Field(description="never departed")
-    diverted: Series[pd.BooleanDtype] = pa.Field(description="departed, no arrival delay recorded")
+    cancelled: Series[pd.BooleanDtype] = pa.Field(
+        description="never departed", metadata=classified("public", derived_from=["dep_time"])
+    )
+    diverted: Series[pd.BooleanDtype] = pa.Field(
+        description="departed, no arrival delay recorded",
+        metadata=classified("public", derived_from=["dep_time", "arr_delay"]),
+    )
 
     @pa.check("sched_dep_time", "sched_arr_time", name="valid_hhmm")
     def _scheduled_clock(cls, series: Series) -> Series[bool]:
@@ -191,7 +239,7 @@ class CuratedFlights(pa.DataFrameModel):
         return df["arr_time"].isna() | df["dep_time"].isna() | df["arr_utc"].notna()
 
 
-class CuratedWeather(pa.DataFrameModel):
+class CuratedWeather(_PublicSources):
     origin: Series[str] = pa.Field(isin=NYC_ORIGINS)
     date: Series[str] = pa.Field(str_matches=DATE_PATTERN)
     time_hour: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=UTC_US)
@@ -210,12 +258,12 @@ class CuratedWeather(pa.DataFrameModel):
         unique = ["origin", "time_hour"]
 
 
-class CuratedAirlines(pa.DataFrameModel):
+class CuratedAirlines(_PublicSources):
     carrier: Series[str] = pa.Field(unique=True, str_matches=CARRIER_PATTERN)
     name: Series[str]
 
 
-class CuratedAirports(pa.DataFrameModel):
+class CuratedAirports(_PublicSources):
     faa: Series[str] = pa.Field(unique=True, str_matches=FAA_PATTERN)
     name: Series[str]
     lat: Series[pd.Float64Dtype] = pa.Field(ge=-90, le=90)
@@ -226,7 +274,7 @@ class CuratedAirports(pa.DataFrameModel):
     tzone: Series[str] = pa.Field(nullable=True, isin=sorted(available_timezones()))
 
 
-class CuratedPlanes(pa.DataFrameModel):
+class CuratedPlanes(_PublicSources):
     tailnum: Series[str] = pa.Field(unique=True, str_matches=TAILNUM_PATTERN)
     year: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1903, le=2030, description="year built")
     type: Series[str] = pa.Field(isin=PLANE_TYPES)
@@ -243,7 +291,7 @@ def _counts_within_flights(df: pd.DataFrame, *columns: str) -> Series[bool]:
     return total <= df["flights"]
 
 
-class CarrierDailyPerformance(pa.DataFrameModel):
+class CarrierDailyPerformance(_PublicSources):
     date: Series[str] = pa.Field(str_matches=DATE_PATTERN)
     carrier: Series[str] = pa.Field(str_matches=CARRIER_PATTERN)
     flights: Series[pd.Int64Dtype] = pa.Field(ge=1, description="scheduled departures")
@@ -264,7 +312,7 @@ class CarrierDailyPerformance(pa.DataFrameModel):
         return _counts_within_flights(df, "cancelled", "diverted")
 
 
-class RouteDaily(pa.DataFrameModel):
+class RouteDaily(_PublicSources):
     date: Series[str] = pa.Field(str_matches=DATE_PATTERN)
     origin: Series[str] = pa.Field(isin=NYC_ORIGINS)
     dest: Series[str] = pa.Field(str_matches=AIRPORT_PATTERN)
@@ -286,17 +334,28 @@ class RouteDaily(pa.DataFrameModel):
         return _counts_within_flights(df, "cancelled") & _counts_within_flights(df, "carriers")
 
 
-class FlightDelayFeatures(pa.DataFrameModel):
+class FlightDelayFeatures(_PublicSources):
     flight_id: Series[str] = pa.Field(unique=True, str_matches=FLIGHT_ID_PATTERN)
     date: Series[str] = pa.Field(str_matches=DATE_PATTERN)
     carrier: Series[str] = pa.Field(str_matches=CARRIER_PATTERN)
     origin: Series[str] = pa.Field(isin=NYC_ORIGINS)
     dest: Series[str] = pa.Field(str_matches=AIRPORT_PATTERN)
-    tailnum: Series[str] = pa.Field(nullable=True, str_matches=TAILNUM_PATTERN)
+    tailnum: Series[str] = pa.Field(
+        nullable=True, str_matches=TAILNUM_PATTERN, metadata=classified("internal")
+    )
     sched_dep_utc: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=UTC_US)
-    sched_dep_hour_local: Series[pd.Int64Dtype] = pa.Field(ge=0, le=23)
-    day_of_week: Series[pd.Int64Dtype] = pa.Field(ge=1, le=7, description="ISO: Monday is 1")
-    month: Series[pd.Int64Dtype] = pa.Field(ge=1, le=12)
+    sched_dep_hour_local: Series[pd.Int64Dtype] = pa.Field(
+        ge=0, le=23, metadata=classified("public", derived_from=["sched_dep_time"])
+    )
+    day_of_week: Series[pd.Int64Dtype] = pa.Field(
+        ge=1,
+        le=7,
+        description="ISO: Monday is 1",
+        metadata=classified("public", derived_from=["flights.date"]),
+    )
+    month: Series[pd.Int64Dtype] = pa.Field(
+        ge=1, le=12, metadata=classified("public", derived_from=["flights.date"])
+    )
     distance: Series[pd.Int64Dtype] = pa.Field(gt=0, le=LONGEST_DISTANCE_MILES)
     temp: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=-60, le=130)
     dewp: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=-80, le=100)
@@ -307,13 +366,33 @@ class FlightDelayFeatures(pa.DataFrameModel):
     precip: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=0, le=10)
     pressure: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=870, le=1090)
     visib: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=0, le=10)
-    has_weather: Series[pd.BooleanDtype] = pa.Field(description="the origin reported weather that hour")
-    plane_year: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1903, le=2030)
-    plane_type: Series[str] = pa.Field(nullable=True, isin=PLANE_TYPES)
-    plane_manufacturer: Series[str] = pa.Field(nullable=True)
-    plane_engines: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=8)
-    plane_seats: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=1000)
-    has_plane: Series[pd.BooleanDtype] = pa.Field(description="the tail number is in the registry")
+    has_weather: Series[pd.BooleanDtype] = pa.Field(
+        description="the origin reported weather that hour",
+        metadata=classified("public", derived_from=["weather.origin", "weather.time_hour"]),
+    )
+    plane_year: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1903, le=2030, metadata=classified("public", derived_from=["planes.year"])
+    )
+    plane_type: Series[str] = pa.Field(
+        nullable=True, isin=PLANE_TYPES, metadata=classified("public", derived_from=["planes.type"])
+    )
+    plane_manufacturer: Series[str] = pa.Field(
+        nullable=True, metadata=classified("public", derived_from=["planes.manufacturer"])
+    )
+    plane_engines: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, le=8, metadata=classified("public", derived_from=["planes.engines"])
+    )
+    plane_seats: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, le=1000, metadata=classified("public", derived_from=["planes.seats"])
+    )
+    has_plane: Series[pd.BooleanDtype] = pa.Field(
+        description="the tail number is in the registry",
+        metadata=declassified(
+            "public",
+            "a yes/no flag (is this aircraft in the public FAA registry); no tail number can be read from it",
+            derived_from=["flights.tailnum", "planes.tailnum"],
+        ),
+    )
     dep_delay: Series[pd.Float64Dtype] = _delay()
     arr_delay: Series[pd.Float64Dtype] = _delay(EARLIEST_ARRIVAL_DELAY_MIN)
     cancelled: Series[pd.BooleanDtype]
