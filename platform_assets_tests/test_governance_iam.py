@@ -81,7 +81,7 @@ ALLOWED = {
     },
     "serving": {"read curated", "read serving", "move serving pointer", "append audit log"},
     "operator": ALL - {"write landing"},
-    "analyst": {"read curated", "read serving"},
+    "analyst": {"read curated", "read serving", "append audit log"},  # records its own reads
 }
 
 

@@ -258,8 +258,10 @@ def operator_policy(builder: PolicyBuilder) -> dict[str, Any]:
 def analyst_policy(builder: PolicyBuilder) -> dict[str, Any]:
     """Published serving and curated data, read-only; landing, raw and quarantine denied outright.
 
-    The explicit deny holds even if another policy attached to the same person grants more."""
+    The only write is the audit record of their own reads. The explicit denies hold
+    even if another policy attached to the same person grants more."""
     readable = ["serving/*", "curated/*", LAKE_IDENTITY_FILE]
+    data = [f"{z}/*" for z in (LANDING_ZONE, *ASSET_ZONES, ML_ZONE, QUARANTINE_ZONE, CANARY)]
     hidden = [f"{LANDING_ZONE}/*", "raw/*", f"{QUARANTINE_ZONE}/*"]
     return builder.document(
         [
@@ -278,12 +280,25 @@ def analyst_policy(builder: PolicyBuilder) -> dict[str, Any]:
                 "Resource": builder.arns(hidden),
             },
             {
-                "Sid": "NeverWrite",
+                # Every catalog read is recorded in the audit log, by the reader (create-only records).
+                "Sid": "RecordOwnReads",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": builder.arns([f"{AUDIT_LOG}/*"]),
+            },
+            {
+                "Sid": "NeverWriteData",
                 "Effect": "Deny",
-                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Action": "s3:PutObject",
+                "Resource": builder.arns([*data, LAKE_IDENTITY_FILE]),
+            },
+            {
+                "Sid": "NeverDelete",
+                "Effect": "Deny",
+                "Action": "s3:DeleteObject",
                 "Resource": f"{builder.bucket_arn}/*",
             },
-            *builder.kms(write=False),
+            *builder.kms(write=True),  # its audit records are encrypted with the lake's key
         ]
     )
 
