@@ -94,9 +94,11 @@ class Catalog:
     def from_env(cls, environ: Mapping[str, str] | None = None, role: str | None = None) -> Catalog:
         """The lake the platform itself would use in this environment, once its identity
         record agrees with that environment (a prod notebook cannot read staging by accident)."""
+        from platform_assets.governance.guard import open_lake
+
         settings = Settings.from_env(environ)
         ensure_lake_identity(settings)
-        return cls(LakeStorage.from_settings(settings), access.reader_role(role, environ))
+        return cls(open_lake(settings, "analyst"), access.reader_role(role, environ))  # analyst identity
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ from datetime import date
 from platform_assets.domains import DOMAIN_MODULES, landing_source
 from platform_assets.governance import commands as governance_commands
 from platform_assets.lake import history, identity
+from platform_assets.lake.access import LakeAccessDenied
 from platform_assets.lake.landing import REJECTED_FOLDER
 from platform_assets.lake.layout import AssetPathError, PartitionKeyError, asset_path, validate_partition_key
 from platform_assets.lake.storage import LakeIntegrityError, LakePathError, LakeStorage
@@ -28,11 +29,15 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _storage() -> LakeStorage:
-    """The lake, after its identity record agrees with PLATFORM_ENV (before any write)."""
+def _storage(as_identity: str = "operator") -> LakeStorage:
+    """The lake, after its identity record agrees with PLATFORM_ENV (before any write),
+    acting as the operator (rollback, promotion, retention) unless told otherwise."""
+    from platform_assets.governance.guard import open_lake
+
     settings = Settings.from_env()
+    storage = open_lake(settings, as_identity)  # governance refuses a bucket before anything is written
     identity.ensure_lake_identity(settings)
-    return LakeStorage.from_settings(settings)
+    return storage
 
 
 def cmd_init_lake(args: argparse.Namespace) -> int:
@@ -52,7 +57,7 @@ def cmd_land(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         raise SystemExit("--end is before --start")
-    storage = _storage()
+    storage = _storage("landing")
     if args.if_empty and [n for n in storage.list_names("landing") if n != REJECTED_FOLDER]:
         print(f"{storage.uri('landing')} already has files; nothing landed (--if-empty)")
         return 0
@@ -82,7 +87,7 @@ def _interval(text: str) -> float:
 def cmd_replay(args: argparse.Namespace) -> int:
     from platform_assets.automation.replay import replay
 
-    storage = _storage()
+    storage = _storage("landing")
     land, _ = landing_source(args.domain)
     print(f"replaying {args.domain} from {args.start}, {args.days} day(s), one every {args.every:g}s")
     replay(
@@ -309,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance_commands.add_commands(commands)
     governance_commands.add_commands(commands)
     retention_commands.add_commands(commands)
+    from platform_assets.governance.cli import add_iam_policies_command
+
+    add_iam_policies_command(commands)
 
     init = commands.add_parser("init-lake", help="write the lake's identity record for PLATFORM_ENV (once)")
     init.set_defaults(func=cmd_init_lake)
@@ -329,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"platform: configuration error: {error}", file=sys.stderr)
         return 2
+    except LakeAccessDenied as error:
+        print(f"platform: {error}", file=sys.stderr)
+        return 3
     except identity.LakeIdentityError as error:
         print(f"platform: wrong lake: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,8 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name in ("PLATFORM_LAKE_URL", "PLATFORM_ENV", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(name, None)
     os.environ.update(S3_TEST_ENV)
+    # Tests act as the ambient identity unless they set up per-identity profiles themselves.
+    os.environ["PLATFORM_IDENTITY_PROFILE"] = ""
     os.environ["DAGSTER_HOME"] = str(tmp_path_factory.mktemp("dagster_home"))
     yield
     os.environ.clear()
@@ -60,8 +62,16 @@ def s3_endpoint() -> Iterator[str]:
 
 
 def make_bucket(endpoint: str) -> str:
+    """A bucket with default SSE-S3, as AWS creates them, so staging and prod lakes accept it."""
     bucket = f"lake-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
     return bucket
 
 

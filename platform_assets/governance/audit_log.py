@@ -89,6 +89,8 @@ def current_identity(storage: LakeStorage, environ: Mapping[str, str] | None = N
         return environ[IDENTITY_VARIABLE]
     if is_local(storage):
         return f"local:{current_user(environ)}"
+    if storage.identity.access_key:  # the run's zone identity (governance.identity)
+        return f"aws-profile:{storage.identity.name}"
     if environ.get("AWS_PROFILE"):
         return f"aws-profile:{environ['AWS_PROFILE']}"
     return "aws:default-credentials"
@@ -166,7 +168,9 @@ def _create_s3(storage: LakeStorage, rel: str, body: bytes) -> None:
     key = bucket_location(storage).key(rel)
     bucket = bucket_location(storage).bucket
     try:
-        client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
+        client.put_object(
+            Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json", **storage.sse
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code not in ("PreconditionFailed", "412"):

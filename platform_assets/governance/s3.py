@@ -9,7 +9,6 @@ same identity."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from platform_assets.lake.storage import LakeStorage
@@ -26,14 +25,6 @@ class BucketLocation:
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
 
-@lru_cache(maxsize=16)
-def _client(endpoint_url: str | None, region: str) -> Any:
-    import boto3
-
-    # Building a client costs tens of milliseconds; one per endpoint keeps an audit record one PUT.
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
-
-
 def is_local(storage: LakeStorage) -> bool:
     return storage.is_local
 
@@ -46,5 +37,7 @@ def bucket_location(storage: LakeStorage) -> BucketLocation:
 
 
 def s3_client(storage: LakeStorage) -> Any:
-    """A boto3 S3 client for the endpoint and region `storage` uses."""
-    return _client(storage.endpoint_url, storage.region)
+    """A boto3 S3 client for the endpoint and region `storage` uses, as the same identity.
+
+    The storage's own client carries the run's identity credentials and CA bundle."""
+    return storage.s3_client()

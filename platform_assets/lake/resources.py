@@ -2,9 +2,9 @@
 
 import dataclasses
 import os
-from functools import lru_cache
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeStorage
@@ -31,13 +31,6 @@ def throwaway_instance(instance: dg.DagsterInstance | None) -> bool:
     return root.startswith(_CLI_TEMPORARY_HOME_PREFIX)
 
 
-@lru_cache(maxsize=16)
-def _storage(url: str, endpoint: str | None, region: str, retries: int, ca_bundle: str | None) -> LakeStorage:
-    return LakeStorage.from_url(
-        url, endpoint_url=endpoint, region=region, retries=retries, ca_bundle=ca_bundle
-    )
-
-
 class LakeResource(dg.ConfigurableResource):
     """The lake root. Empty fields fall back to the environment (`PLATFORM_LAKE_URL`, ...),
     read when a run starts, never when the code location is imported."""
@@ -45,9 +38,12 @@ class LakeResource(dg.ConfigurableResource):
     lake_url: str | None = None
     endpoint_url: str | None = None
     target_file_mb: float | None = None
+    # The identity this run acts as (its `zone` tag), set when the run starts.
+    _identity: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Refuse to run against the environment's lake from a throwaway instance.
+        """Act as the run's zone identity (so a run can write only its own zone), and
+        refuse to run against the environment's lake from a throwaway instance.
 
         `dagster asset materialize` without DAGSTER_HOME runs in a temporary instance
         that is deleted when the command exits, yet it would publish into the lake every
@@ -55,6 +51,12 @@ class LakeResource(dg.ConfigurableResource):
         superseded version. A lake named explicitly on the resource (tests, benchmarks,
         scripts with their own temporary lake) is a deliberate choice and is left alone;
         so is a run with `PLATFORM_ALLOW_THROWAWAY_INSTANCE=1`."""
+        from platform_assets.governance.identity import run_identity
+
+        run = context.run
+        if run is not None:
+            keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
+            self._identity = run_identity(dict(run.tags), [key.path[0] for key in keys])
         if self.lake_url or context.run is None or not throwaway_instance(context.instance):
             return
         if os.environ.get(ALLOW_THROWAWAY_INSTANCE_ENV, "").strip() in ("1", "true", "yes"):
@@ -83,9 +85,12 @@ class LakeResource(dg.ConfigurableResource):
 
         Every asset, IO manager and sensor reaches the lake through here, so the
         environment check runs before any of them reads or writes."""
+        from platform_assets.governance.guard import open_lake
+
         s = self.settings()
+        storage = open_lake(s, self._identity)  # as the run's identity, after governance's checks
         ensure_lake_identity(s)
-        return _storage(s.lake_url, s.s3_endpoint_url, s.s3_region, s.storage_retries, s.s3_ca_bundle)
+        return storage
 
     def versions(self) -> VersionStore:
         return VersionStore(self.storage(), self.settings().target_file_bytes)

@@ -26,6 +26,7 @@ import pyarrow.fs as pafs
 
 from platform_assets import logs
 from platform_assets.lake import local_fs
+from platform_assets.lake.access import AMBIENT, S3Identity, access_denied, is_access_denied
 from platform_assets.observability import usage
 from platform_assets.settings import Settings
 
@@ -128,6 +129,9 @@ class LakeStorage:
         self.region = region
         self.ca_bundle = ca_bundle
         self._client: Any = None
+        # Governance (platform_assets.governance): who we are, and the SSE every S3 PUT requests.
+        self.identity: S3Identity = AMBIENT
+        self.sse: dict[str, str] = {}
 
     def retrying(self, operation: str, rel: str, call: Callable[[], T]) -> T:
         """Run one storage call, again after a backoff while it fails transiently.
@@ -139,7 +143,11 @@ class LakeStorage:
         for attempt in range(self.retry.attempts):
             try:
                 return call()
-            except OSError as error:
+            except Exception as error:
+                if is_access_denied(error):  # governance: name identity, action and path
+                    raise access_denied(error, self.identity, operation, self._uri_or_path(rel)) from None
+                if not isinstance(error, OSError):
+                    raise
                 if not is_transient(error) or attempt + 1 >= self.retry.attempts:
                     raise
                 delay = self.retry.delay(attempt)
@@ -155,15 +163,18 @@ class LakeStorage:
                 time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _uri_or_path(self, rel: str) -> str:
+        try:
+            return self.uri(rel)
+        except LakePathError:
+            return rel
+
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStorage:
-        return cls.from_url(
-            settings.lake_url,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            retries=settings.storage_retries,
-            ca_bundle=settings.s3_ca_bundle,
-        )
+        """The lake of `settings` after the start-up checks (encryption, region)."""
+        from platform_assets.governance.guard import open_lake
+
+        return open_lake(settings)
 
     @classmethod
     def from_url(
@@ -174,6 +185,7 @@ class LakeStorage:
         region: str = "us-east-1",
         retries: int = 5,
         ca_bundle: str | None = None,
+        identity: S3Identity = AMBIENT,
     ) -> LakeStorage:
         parsed = urlparse(url)
         if parsed.scheme == "s3":
@@ -190,7 +202,8 @@ class LakeStorage:
                 kwargs["scheme"] = endpoint.scheme or "https"
             if ca_bundle:  # a private CA (AWS_CA_BUNDLE), as boto3 is given it
                 kwargs["tls_ca_file_path"] = ca_bundle
-            return cls(
+            kwargs.update(identity.pyarrow_kwargs())  # governance: act as the resolved identity
+            storage = cls(
                 pafs.S3FileSystem(**kwargs),
                 root,
                 f"s3://{root}",
@@ -199,6 +212,8 @@ class LakeStorage:
                 region=region,
                 ca_bundle=ca_bundle,
             )
+            storage.identity = identity
+            return storage
         if parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
             return cls(pafs.LocalFileSystem(), str(local), local.as_uri(), RetryPolicy(attempts=retries))
@@ -300,6 +315,7 @@ class LakeStorage:
                 region_name=self.region,
                 verify=self.ca_bundle or None,
                 config=Config(retries={"max_attempts": SDK_ATTEMPTS, "mode": "standard"}),
+                **self.identity.boto3_kwargs(),  # governance: the same identity as `fs`
             )
         return self._client
 
@@ -325,7 +341,9 @@ class LakeStorage:
         bucket, key = self._bucket_key(rel)
         condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
-            response = self._s3_client().put_object(Bucket=bucket, Key=key, Body=data, **condition)
+            response = self._s3_client().put_object(
+                Bucket=bucket, Key=key, Body=data, **condition, **self.sse
+            )
         except Exception as error:  # noqa: BLE001 - mapped to the storage vocabulary below
             if _s3_code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 raise PreconditionFailed(f"{self.uri(rel)} changed since it was read") from None
@@ -353,8 +371,19 @@ class LakeStorage:
                 self.fs.delete_file(temporary)
 
     def _put(self, target: str, data: bytes) -> None:
+        if self.sse:  # governance: pyarrow cannot ask for SSE per request; boto3 can
+            bucket, key = target.split("/", 1)
+            try:
+                self._s3_client().put_object(Bucket=bucket, Key=key, Body=data, **self.sse)
+            except Exception as error:  # noqa: BLE001 - mapped to the storage vocabulary below
+                raise _as_storage_error(error, f"s3://{target}") from error
+            return
         with self.fs.open_output_stream(target) as stream:
             stream.write(data)
+
+    def s3_client(self) -> Any:
+        """boto3 acting as the same identity as `fs`, for governance checks and tests."""
+        return self._s3_client()
 
     def prepare_dir(self, rel: str) -> None:
         """Create a folder where the filesystem needs folders (local only)."""

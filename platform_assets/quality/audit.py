@@ -87,6 +87,8 @@ HISTORY_EVALUATORS = {
 
 # Field of `_audit.json` holding the version's history profile.
 PROFILE_FIELD = "profile"
+# Definition metadata: the asset keeps rejected rows in the quarantine zone.
+SCREENED_KEY = "platform/screened"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,11 @@ def attach_contracts(
         if audit is None:
             return spec
         return spec.merge_attributes(
-            metadata={**contract_metadata(audit.contract), PUBLISH_POLICY_KEY: PUBLISH_AFTER_AUDIT},
+            metadata={
+                **contract_metadata(audit.contract),
+                PUBLISH_POLICY_KEY: PUBLISH_AFTER_AUDIT,
+                SCREENED_KEY: audit.screened,  # governance.iam grants its quarantine prefix
+            },
             tags=classification.definition_tags(audit.contract),
         )
 
