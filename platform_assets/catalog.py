@@ -36,7 +36,6 @@ import pyarrow.parquet as pq
 from platform_assets.governance import access
 from platform_assets.lake import history, layout
 from platform_assets.lake.identity import ensure_lake_identity
-from platform_assets.lake.opened_files import OpenedFiles
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
 from platform_assets.lake.versions import (
     KIND_FILE,
@@ -215,11 +214,11 @@ class Catalog:
         the name is unique). Values go in `params` (`$name` placeholders), never into the text.
 
         Only the assets the query names are resolved. The frame's `attrs["lake_reads"]`
-        (and `reads`) lists the versions whose files the query actually opened: a filter
-        on `date` that skips a partition leaves it out. Integer sums stay integers."""
+        (and `reads`) lists every version the query could see: DuckDB prunes by `date`
+        inside the scan, and the filesystem wrapper that recorded what it opened could
+        deadlock against pyarrow's I/O threads, so the record is the candidates (a
+        superset of what was read). Integer sums stay integers."""
         candidates: list[tuple[dict[str, Any], list[str]]] = []
-        opened = OpenedFiles(self.storage.fs)
-        seen = opened.filesystem()
         problems_before = len(self._problems)
         with duckdb.connect(":memory:") as conn:
             wanted = _referenced_tables(conn, query)
@@ -231,7 +230,7 @@ class Catalog:
             exposed: dict[str, list[str]] = {}
             for zone, name in matches:
                 try:
-                    dataset, manifests = self._dataset(f"{zone}/{name}", None, None, as_of, fs=seen)
+                    dataset, manifests = self._dataset(f"{zone}/{name}", None, None, as_of)
                 except CatalogError:
                     continue  # not a table (a raw file asset) or nothing published
                 candidates.extend((m, self._store.data_paths(m)) for m in manifests)
@@ -241,7 +240,7 @@ class Catalog:
                 if len(zones) == 1:
                     _alias(conn, zones[0], name)
             frame = _result_frame(conn, query, params)
-        reads = [self._note_read(m) for m, paths in candidates if any(p in opened.opened for p in paths)]
+        reads = [self._note_read(m) for m, _ in candidates]
         frame.attrs[READS_ATTR] = [asdict(r) for r in reads]
         frame.attrs[PROBLEMS_ATTR] = self._problems[problems_before:]
         return frame
