@@ -52,3 +52,20 @@ def test_promotion_checks_its_target_bucket(s3_endpoint: str) -> None:
     narrow = {"flights": ("us-east-2",), "billing": ("us-east-1",)}
     with pytest.raises(RegionError, match="domain billing allows only us-east-1"):
         check_bucket_region(s3, east2, allowed=narrow, purpose="promote into")
+
+
+def test_platform_promote_refuses_a_target_bucket_outside_the_regions(
+    s3_endpoint: str, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    west, _ = _bucket_in(s3_endpoint, "us-west-2")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    code = cli.main(
+        [
+            "promote", "--from-url", str(tmp_path / "lake"), "--to-url", f"s3://{west}/platform",
+            "--select", "serving", "--partitions", "2013-01-02",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"refusing to promote into bucket '{west}' in region us-west-2" in err
+    assert "Contents" not in boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=west)

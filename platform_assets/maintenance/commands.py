@@ -15,13 +15,19 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from platform_assets.governance.regions import RegionError
 from platform_assets.lake import layout
 from platform_assets.lake.history import lake_assets
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
 from platform_assets.maintenance import promotion
 from platform_assets.maintenance.config import MaintenanceConfigError, load_config
-from platform_assets.maintenance.lakes import LakeIdentityError, check_direction, open_lake
+from platform_assets.maintenance.lakes import (
+    LakeIdentityError,
+    check_direction,
+    check_target_region,
+    open_lake,
+)
 
 
 def _partition_list(text: str) -> list[str]:
@@ -135,12 +141,13 @@ def cmd_promote(args: argparse.Namespace) -> int:
         source = open_lake(args.source_env, args.from_url)
         target = open_lake(args.target_env, args.to_url)
         check_direction(source, target, config.environment_order)
+        check_target_region(target)
         store = VersionStore(source.storage)
         selection = {
             key: partitions_for(store, key, args.partitions, args.start, args.end)
             for key in selected_assets(source.storage, args.select)
         }
-    except (LakeIdentityError, MaintenanceConfigError, ValueError) as error:
+    except (LakeIdentityError, MaintenanceConfigError, RegionError, ValueError) as error:
         print(f"platform: promotion refused: {error}", file=sys.stderr)
         return 2
     request = promotion.default_request(args.reason, args.accept_differences, args.approved_by)

@@ -98,3 +98,12 @@ def check_direction(source: NamedLake, target: NamedLake, order: Sequence[str]) 
         raise LakeIdentityError(
             f"promotion goes {' -> '.join(order)}; {source.env} -> {target.env} goes the wrong way"
         )
+
+
+def check_target_region(target: NamedLake) -> None:
+    """Refuse to promote into a bucket outside the regions the domains allow (RegionError)."""
+    from platform_assets.governance.regions import check_bucket_region
+
+    if not target.storage.is_local:
+        bucket = target.storage.root.split("/", 1)[0]
+        check_bucket_region(target.storage._s3_client(), bucket, purpose="promote into")  # noqa: SLF001
