@@ -11,9 +11,7 @@ Dagster instance; only `report_rollback` talks to one."""
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from platform_assets.governance.audit_log import current_user
 from platform_assets.lake import layout
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
 from platform_assets.lake.versions import POINTER_HISTORY_LIMIT, VersionError, VersionStore, read_json
@@ -35,7 +34,6 @@ STATE_PUBLISHED = "published"
 STATE_SUPERSEDED = "superseded"
 STATE_ROLLED_BACK = "rolled back"
 STATE_UNPUBLISHED = "unpublished"
-USER_VARIABLES = ("PLATFORM_USER", "USER", "LOGNAME")
 DATA_VERSION_TAG = "dagster/data_version"
 READ_WORKERS = 16
 
@@ -225,17 +223,6 @@ def version_as_of(
             if audit_state(store, manifest)[0] != AUDIT_FAILED:
                 return version
     return None
-
-
-def current_user() -> str:
-    """Who is acting, for the audit trail: PLATFORM_USER, else the login name."""
-    for name in USER_VARIABLES:
-        if os.environ.get(name):
-            return os.environ[name]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @dataclass(frozen=True)
