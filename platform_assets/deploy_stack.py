@@ -191,6 +191,9 @@ class Stack:
             "AWS_CA_BUNDLE": str(cert),
             "AWS_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
+            # One moto account, no per-zone profiles here: every service acts with the ambient
+            # credentials (least privilege per zone is exercised by test_governance_iam).
+            "PLATFORM_IDENTITY_PROFILE": "",
             "DAGSTER_HOME": str(self.home),
             "DAGSTER_PG_HOST": "127.0.0.1",
             "DAGSTER_PG_PORT": str(pg_port),
@@ -243,6 +246,13 @@ class Stack:
         )  # fmt: skip
         _wait(lambda: _answers(client.list_buckets), 30, "moto's S3 server", lake.log)
         client.create_bucket(Bucket=BUCKET)
+        # Staging refuses a bucket without default encryption, as a real one would have.
+        client.put_bucket_encryption(
+            Bucket=BUCKET,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
         # As an operator does once per lake: the record that makes it the staging lake.
         subprocess.run([_bin("platform"), "init-lake"], env=self.env, check=True)  # noqa: S603
 

@@ -49,11 +49,12 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """moto's standalone S3 server on a free loopback port: real HTTP, no patching."""
-    from moto.server import ThreadedMotoServer
+    """moto's standalone S3 server on a free loopback port: real HTTP, no patching
+    (conditional writes made atomic, as on S3: see moto_s3.py)."""
+    from platform_assets_tests.moto_s3 import S3Server
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = S3Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         yield f"http://127.0.0.1:{port}"

@@ -21,6 +21,8 @@ def test_blocking_follows_configured_severity() -> None:
         asset = spec.asset_key.to_user_string()
         if spec.name == "reference_integrity":
             assert not spec.blocking, asset  # reported, never holds a flight back
+        elif spec.name == "feature_drift":
+            assert not spec.blocking, asset  # drift warns and requests a retrain; scores still publish
         elif spec.name in SECTION:
             severity = asset_config(quality, asset)[SECTION[spec.name]]["severity"]
             assert spec.blocking == (severity == "ERROR"), (asset, spec.name, severity)

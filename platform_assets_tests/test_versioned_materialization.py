@@ -103,12 +103,13 @@ def test_bad_partition_key_is_refused_before_any_storage_call(tmp_path, bad: str
     with pytest.raises(Exception, match="2013-13-45|../../etc") as raised:
         materialize_daily(lake, instance, bad)
     assert "partition" in str(raised.value).lower()
-    store = lake.versions
+    assert not (tmp_path / "lake").exists()  # the run touched no storage at all
+    store = lake.versions  # opening the lake writes its identity record (dev: on first use)
     with pytest.raises(layout.PartitionKeyError, match="partition key"):
         store.write_table(["curated", "flights"], bad, pa.table({"x": [1]}), run_id="r")
     with pytest.raises(layout.PartitionKeyError, match="partition key"):
         store.resolve(["curated", "flights"], bad)
     with pytest.raises(layout.PartitionKeyError, match="partition key"):
         landing_path("flights", bad)
-    # Nothing was created: not even the lake root.
-    assert not (tmp_path / "lake").exists()
+    # Nothing was created but the lake's identity record.
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lake.json"]

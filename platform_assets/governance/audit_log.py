@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from platform_assets.governance.s3 import is_local
-from platform_assets.lake.storage import LakeStorage
+from platform_assets.lake.storage import LakeStorage, PreconditionFailed
 
 AUDIT_ROOT = "_audit_log"
 ACTION_PUBLISH = "publish"
@@ -136,50 +136,24 @@ def append(
     rel = _record_path(now, record.id)
     body = record.to_json()
     try:
-        if is_local(storage):
-            _create_local(storage.full_path(rel), body)
-        else:
-            storage.retrying("audit", rel, lambda: _create_s3(storage, rel, body))
+        _create(storage, rel, body)
     except Exception as error:
         raise AuditLogError(f"could not write audit record {storage.uri(rel)}: {error}") from error
     return record
 
 
-def _create_local(path: str, body: bytes) -> None:
-    """Write beside the target, then hard-link into place: the link fails if the name exists,
-    and a reader never sees a half-written record."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with open(temporary, "xb") as handle:
-        handle.write(body)
+def _create(storage: LakeStorage, rel: str, body: bytes) -> None:
+    """Create the record through the storage's create-only write (S3 `If-None-Match: *`, a
+    hard link locally): it fails if the name exists, and no reader sees half a record."""
     try:
-        os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-
-
-def _create_s3(storage: LakeStorage, rel: str, body: bytes) -> None:
-    from botocore.exceptions import ClientError
-
-    from platform_assets.governance.s3 import bucket_location, s3_client
-
-    client = s3_client(storage)
-    key = bucket_location(storage).key(rel)
-    bucket = bucket_location(storage).bucket
-    try:
-        client.put_object(
-            Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json", **storage.sse
-        )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if code not in ("PreconditionFailed", "412"):
-            raise
-        # The key is a fresh uuid: an existing object is our own earlier attempt whose answer was lost.
-        existing = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        if existing != body:
-            message = f"{storage.uri(rel)} exists with other content; records are never replaced"
-            raise AuditLogError(message) from error
+        storage.write_object_if(rel, body, expected=None)
+    except PreconditionFailed:
+        # The name is a fresh uuid: an existing object is our own earlier attempt whose answer was lost.
+        existing = storage.read_object(rel)
+        if existing is None or existing[0] != body:
+            raise AuditLogError(
+                f"{storage.uri(rel)} exists with other content; records are never replaced"
+            ) from None
 
 
 def _parse_time(value: str | datetime) -> datetime:

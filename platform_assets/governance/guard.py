@@ -8,6 +8,7 @@ are refused outside dev by `Settings`.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import urlparse
 
@@ -47,10 +48,15 @@ def _open(settings: Settings, as_identity: str | None, governance: GovernanceSet
         return storage
     bucket = urlparse(storage.url).netloc
     client = storage.s3_client()
-    try:
+
+    def check() -> None:
         regions.check_bucket_region(client, bucket)
         if governance.require_encryption:
             encryption.check_bucket_encryption(client, bucket, settings.env, governance.kms_key_id)
+
+    try:
+        # Retried like every other lake call: a throttled or reset request at start is transient.
+        storage.retrying("open", "", lambda: _as_os_error(check))
     except Exception as error:
         if is_access_denied(error):
             raise access_denied(error, s3_identity, "stat", f"s3://{bucket}") from None
@@ -58,3 +64,19 @@ def _open(settings: Settings, as_identity: str | None, governance: GovernanceSet
     if governance.require_encryption:
         storage.sse = encryption.put_args(governance.kms_key_id)
     return storage
+
+
+def _as_os_error(call: Callable[[], None]) -> None:
+    """Run `call`, turning boto3's transport and throttling failures into the OSError the
+    storage's retry loop recognises as transient; every other answer passes through."""
+    from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+    try:
+        call()
+    except (ConnectionClosedError, EndpointConnectionError) as error:
+        raise ConnectionError(str(error)) from error
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status == 429 or status >= 500:
+            raise OSError(f"HTTP response code: {status}: {error}") from error
+        raise

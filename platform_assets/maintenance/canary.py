@@ -166,7 +166,12 @@ def run_canary(
     from platform_assets.definitions import build_definitions
 
     canary_id = check_canary_id(canary_id or new_canary_id())
-    resource = CanaryLakeResource(lake_url=lake.lake_url, endpoint_url=lake.endpoint_url, canary_id=canary_id)
+    # The lake named explicitly: a canary runs in a throw-away instance on purpose (its
+    # history is not the published data's), which LakeResource only allows for a named lake.
+    settings = lake.settings()
+    resource = CanaryLakeResource(
+        lake_url=settings.lake_url, endpoint_url=settings.s3_endpoint_url, canary_id=canary_id
+    )
     real = lake.versions()
     report = CanaryReport(
         canary_id=canary_id,
