@@ -6,6 +6,7 @@ that the pointer's history holds all of them and nothing else."""
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,12 @@ def rollbacker(url: str, endpoint: str | None, targets: list[str], start_at: flo
     """Roll back to each of `targets` in turn, racing the publishers."""
     store = store_for(url, endpoint)
     time.sleep(max(0.0, start_at - time.time()))
+    deadline = time.time() + 60
+    while store.pointer(KEY, DAY) is None and time.time() < deadline:
+        time.sleep(0.005)  # a rollback needs something published to go back from
     done = []
     for target in targets:
+        time.sleep(random.uniform(0.005, 0.03))  # spread over the publishers' run
         try:
             result = history.rollback(store, KEY, DAY, to=target, reason="race")
         except history.RollbackError:

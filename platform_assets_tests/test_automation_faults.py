@@ -106,7 +106,14 @@ def test_pipeline_survives_throttling_and_resets_with_identical_results(
         faulty = Lake("s3", f"s3://{make_bucket(s3_endpoint)}/platform", endpoint)
         actual = _build(faulty)
     assert policy.total_injected == 8 and set(policy.injected) == {SLOW_DOWN, RESET}
-    assert retry_records and retry_records[0]["operation"] in {"stat", "read", "write", "list", "exists"}
+    assert retry_records and retry_records[0]["operation"] in {
+        "open",
+        "stat",
+        "read",
+        "write",
+        "list",
+        "exists",
+    }
     assert len(expected) == len(SELECTION)
     assert actual == expected
 

@@ -87,8 +87,8 @@ def test_records_are_create_only(lake: Lake) -> None:
     assert path.startswith(f"{audit_log.AUDIT_ROOT}/date=") and path.endswith(f"-{record.id}.json")
     original = lake.storage.read_bytes(path)
     if lake.endpoint_url is None:
-        with pytest.raises(FileExistsError):
-            audit_log._create_local(lake.storage.full_path(path), b"{}")
+        with pytest.raises(audit_log.AuditLogError, match="never replaced"):
+            audit_log._create(lake.storage, path, b"{}")
     else:  # the bucket itself refuses to replace a record
         client = boto3.client("s3", endpoint_url=lake.endpoint_url, region_name="us-east-1")
         location = bucket_location(lake.storage)
