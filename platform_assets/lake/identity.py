@@ -79,16 +79,19 @@ def identity_url(settings: Settings) -> str:
     return f"{settings.lake_url.rstrip('/')}/{IDENTITY_FILE}"
 
 
-def read_identity(settings: Settings) -> LakeIdentity | None:
-    """The lake's record, or None when it has none (a whole-object read)."""
+def read_identity(settings: Settings, storage: LakeStorage | None = None) -> LakeIdentity | None:
+    """The lake's record, or None when it has none (a whole-object read).
+
+    `storage` is the caller's own (acting as the run's identity); by default the
+    ambient credentials."""
     try:
-        found = _storage(settings).read_object(IDENTITY_FILE)
+        found = (storage or _storage(settings)).read_object(IDENTITY_FILE)
     except FileNotFoundError:
         raise LakeIdentityError(f"the lake's bucket does not exist: {settings.lake_url}") from None
     return None if found is None else LakeIdentity.from_json(found[0], identity_url(settings))
 
 
-def init_lake(settings: Settings) -> LakeIdentity:
+def init_lake(settings: Settings, storage: LakeStorage | None = None) -> LakeIdentity:
     """Write the record for `settings.env`; refuse if the lake has one already.
 
     The write itself is the check (create-only), so it holds under a race."""
@@ -100,7 +103,7 @@ def init_lake(settings: Settings) -> LakeIdentity:
         lake_url=settings.lake_url,
     )
     try:
-        _storage(settings).write_object_if(IDENTITY_FILE, record.to_json(), expected=None)
+        (storage or _storage(settings)).write_object_if(IDENTITY_FILE, record.to_json(), expected=None)
     except PreconditionFailed:
         raise LakeAlreadyInitialised(
             f"{identity_url(settings)} exists already; a lake's identity is never rewritten"
@@ -110,7 +113,7 @@ def init_lake(settings: Settings) -> LakeIdentity:
     return record
 
 
-def ensure_lake_identity(settings: Settings) -> None:
+def ensure_lake_identity(settings: Settings, storage: LakeStorage | None = None) -> None:
     """Refuse to go on unless the lake's record names this process's environment.
 
     Called before a process's first lake access; checked once per process and lake.
@@ -122,7 +125,7 @@ def ensure_lake_identity(settings: Settings) -> None:
     with _lock:
         if key in _verified:
             return
-        found = read_identity(settings)
+        found = read_identity(settings, storage)
         if found is None:
             if not settings.init_lake_on_first_use:
                 raise LakeIdentityError(
@@ -131,9 +134,9 @@ def ensure_lake_identity(settings: Settings) -> None:
                     f"run `PLATFORM_ENV={settings.env} platform init-lake` once, deliberately"
                 )
             try:
-                found = init_lake(settings)
+                found = init_lake(settings, storage)
             except LakeAlreadyInitialised:
-                found = read_identity(settings)  # another process won the race: check theirs
+                found = read_identity(settings, storage)  # another process won the race: check theirs
             assert found is not None
         if found.environment != settings.env:
             raise LakeIdentityError(

@@ -89,7 +89,7 @@ class LakeResource(dg.ConfigurableResource):
 
         s = self.settings()
         storage = open_lake(s, self._identity)  # as the run's identity, after governance's checks
-        ensure_lake_identity(s)
+        ensure_lake_identity(s, storage)
         return storage
 
     def versions(self) -> VersionStore:
