@@ -387,5 +387,7 @@ def is_ingested(lake: LakeScan, storage: LakeStorage, item: LakeFile) -> bool:
         or manifest.get("bytes") != item.size
     ):
         return False
-    copied = history.parse_time(manifest["created_at"])
+    # Manifests record time to the millisecond: a file landed in the same millisecond as its
+    # copy counts as copied (an mtime with nanoseconds would otherwise look newer).
+    copied = history.parse_time(manifest["created_at"]) + timedelta(milliseconds=1)
     return item.mtime_ns is None or datetime.fromtimestamp(item.mtime_ns / 1e9, UTC) <= copied
