@@ -373,10 +373,9 @@ class Catalog:
         version: str | Mapping[str, str] | None,
         as_of: str | datetime | None,
         columns: Sequence[str] | None = None,
-        fs: pafs.FileSystem | None = None,
     ) -> tuple[pads.Dataset, list[dict[str, Any]]]:
         """The chosen versions as one dataset over `fs` (default: the lake's), and their manifests."""
-        fs = self.storage.fs if fs is None else fs
+        fs = self.storage.fs
         manifests = self._manifests_for(asset, partitions, version, as_of)
         access.authorize_read(self.storage, asset, manifests, columns, self.role)
         schema = self._schema(manifests)

@@ -305,6 +305,25 @@ class VersionStore:
             )
         return check_manifest(found[0], self.storage.uri(path), version)
 
+    def written_by(
+        self, asset_key: Sequence[str], partition: str | None, run_id: str
+    ) -> dict[str, Any] | None:
+        """The manifest of the newest complete version run `run_id` wrote, if any.
+
+        Version ids end in the run id's prefix, so one listing finds the candidates; the
+        manifest's own run id settles it (interrupted writes have none and are skipped)."""
+        suffix = "-" + layout.new_version_id(run_id).split("-", 1)[1]
+        folder = layout.partition_path(asset_key, partition)
+        names = [n[2:] for n in self.storage.list_names(folder) if n.startswith("v=") and n.endswith(suffix)]
+        for version in sorted(names, reverse=True):
+            try:
+                manifest = self.manifest(asset_key, partition, version)
+            except VersionError:
+                continue  # an interrupted write
+            if manifest.get("run_id") == run_id:
+                return manifest
+        return None
+
     def pointer(self, asset_key: Sequence[str], partition: str | None) -> dict[str, Any] | None:
         """The partition's publish pointer; None when nothing was ever published.
 

@@ -24,9 +24,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from platform_assets.lake import layout
 from platform_assets.lake.history import record_audit
-from platform_assets.lake.versions import StalePublishError, VersionError, VersionStore
+from platform_assets.lake.versions import StalePublishError, VersionStore
 from platform_assets.ml import metrics, serialise
 from platform_assets.quality.outcome import ERROR, Judged, Outcome, check_result, not_evaluated
 
@@ -59,16 +58,8 @@ class GateSpec:
 
 def run_version(store: VersionStore, key: Sequence[str], partition: str | None, run_id: str) -> str | None:
     """The newest complete version of a partition that run `run_id` wrote, if any."""
-    suffix = "-" + layout.new_version_id(run_id).split("-", 1)[1]
-    folder = layout.partition_path(key, partition)
-    names = [n[2:] for n in store.storage.list_names(folder) if n.startswith("v=") and n.endswith(suffix)]
-    for version in sorted(names, reverse=True):
-        try:
-            if store.manifest(key, partition, version).get("run_id") == run_id:
-                return version
-        except VersionError:
-            continue  # an interrupted write
-    return None
+    manifest = store.written_by(key, partition, run_id)
+    return None if manifest is None else manifest["version"]
 
 
 def incumbent(store: VersionStore, key: Sequence[str], partition: str | None) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ from platform_assets.lake.io_manager import (
     STATUS_PUBLISHED,
 )
 from platform_assets.lake.storage import LakeIntegrityError
-from platform_assets.lake.versions import KIND_FILE, StalePublishError, VersionError, VersionStore
+from platform_assets.lake.versions import KIND_FILE, StalePublishError, VersionStore
 from platform_assets.logs import emit
 from platform_assets.quality import history as hist
 from platform_assets.quality.config import asset_config, unknown_assets
@@ -264,17 +264,10 @@ class Auditor:
 
     def _target(self, partition: str | None) -> tuple[dict[str, Any] | None, bool]:
         """(manifest, pending): the newest version this run wrote, else the published one."""
-        suffix = "-" + layout.new_version_id(self.run_id).split("-", 1)[1]
-        folder = layout.partition_path(self.audit.asset_key, partition)
         published = self.store.published_version(self.audit.asset_key, partition)
-        names = [n[2:] for n in self.store.storage.list_names(folder) if n.startswith("v=")]
-        for version in sorted((v for v in names if v.endswith(suffix)), reverse=True):
-            try:
-                manifest = self.store.manifest(self.audit.asset_key, partition, version)
-            except VersionError:
-                continue  # an interrupted write
-            if manifest.get("run_id") == self.run_id:
-                return manifest, version != published
+        written = self.store.written_by(self.audit.asset_key, partition, self.run_id)
+        if written is not None:
+            return written, written["version"] != published
         if published is None:
             return None, False
         return self.store.manifest(self.audit.asset_key, partition, published), False
