@@ -28,6 +28,17 @@ ROWS = "rows"
 BYTES = "bytes"
 ENV = "env"
 
+# The run this process is executing, bound by the lake resource when a run starts (a run
+# worker executes one run), so records from code that has no context at hand (a storage
+# retry deep in a write) still carry the run id they belong to.
+_bound_run_id: str | None = None
+
+
+def bind_run(run_id: str | None) -> None:
+    """Stamp `run_id` on every record logged from now on (None: outside any run)."""
+    global _bound_run_id
+    _bound_run_id = run_id
+
 
 def get_logger() -> logging.Logger:
     """The platform logger, writing one JSON object per line to stderr.
@@ -49,7 +60,10 @@ def record(event: str, level: int = logging.INFO, **fields: Any) -> dict[str, An
     """The record as a dict: fixed envelope first, then the caller's fields (None dropped).
 
     `env` is in every record, as it is in every metric sample and manifest (`config.env`),
-    so a log search, a dashboard and a manifest can be joined on it and on `run_id`."""
+    so a log search, a dashboard and a manifest can be joined on it and on `run_id`,
+    which a record logged inside a run gets even when its caller did not pass one."""
+    if fields.get(RUN_ID) is None and _bound_run_id is not None:
+        fields[RUN_ID] = _bound_run_id
     return {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "level": logging.getLevelName(level).lower(),
