@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.observability.serve import add_metrics_command
 
     add_metrics_command(commands)
+    from platform_assets.scaffold import add_new_domain_command
+
+    add_new_domain_command(commands)
     return parser
 
 
