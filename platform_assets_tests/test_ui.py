@@ -118,6 +118,19 @@ def test_lineage_shows_the_three_zones(webserver: str, tmp_path: Path) -> None:
     assert screenshot.stat().st_size > 10_000
 
 
+def test_both_domains_show_in_the_zone_groups(webserver: str) -> None:
+    """Each zone group lists its assets of both domains: flights and Seattle weather."""
+    for zone, flights_asset, weather_asset in (
+        ("raw", "flights", "seattle_weather"),
+        ("serving", "carrier_daily_performance", "seattle_weather_monthly"),
+    ):
+        text = rendered_when_ready(f"{webserver}/asset-groups/{zone}/list", weather_asset)
+        assert flights_asset in text and weather_asset in text, (zone, text[:2000])
+    page = rendered_when_ready(f"{webserver}/assets/serving/seattle_weather_monthly", "Per month")
+    assert "domain: seattle_weather" in page and "zone: serving" in page
+    assert "curated / seattle_weather" in page  # its upstream: the daily days of the month
+
+
 def test_asset_page_shows_description_tags_and_upstream(webserver: str) -> None:
     text = rendered_when_ready(f"{webserver}/assets/serving/carrier_daily_performance", "Per day")
     assert "Per day and carrier" in text
