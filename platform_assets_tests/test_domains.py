@@ -31,6 +31,11 @@ def _platform_modules() -> list[Path]:
 
 def test_both_domains_load_in_one_definitions(defs: dg.Definitions) -> None:
     assert set(domain_names()) >= {"flights", "seattle_weather"}
+    # Loadable as a code location: every job and sensor resolves (the landing sensor once
+    # targeted every raw asset in one job, which two calendars cannot share).
+    dg.Definitions.validate_loadable(defs)
+    landing = defs.get_sensor_def("landing_sensor")
+    assert {target.job_name for target in landing.targets} >= {"landing_flights", "landing_seattle_weather"}
     graph = defs.resolve_asset_graph()
     by_domain: dict[str, set[str]] = {}
     for key in graph.get_all_asset_keys():
