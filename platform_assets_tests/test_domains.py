@@ -111,3 +111,28 @@ def test_the_registry_refuses_an_unknown_domain_by_name() -> None:
     with pytest.raises(DomainError, match="no domain 'nope': known domains are .*seattle_weather"):
         landing_source("nope")
     assert domain_toml("seattle_weather")["partitions"] == {"start": "2012-01-01", "end": "2016-01-01"}
+
+
+def test_landing_plans_one_run_per_calendar(defs: dg.Definitions) -> None:
+    """Files of two domains landed for the same days become separate raw runs, each in
+    its calendar's job: one run cannot hold two partitions definitions."""
+    from platform_assets.automation.landing_scan import LandedChange, landing_datasets
+    from platform_assets.automation.landing_sensor import plan_runs
+    from platform_assets.lake.landing import landing_path
+
+    datasets = {d.name: d for d in landing_datasets(defs.assets or [])}
+
+    def change(name: str, day: str | None) -> LandedChange:
+        path = landing_path(name, day)
+        return LandedChange(datasets[name], day, path, f"sha256:{path}", None)
+
+    days = ["2013-05-01", "2013-05-02"]
+    changes = [change(name, day) for day in days for name in ("flights", "weather", "seattle_weather")]
+    requests = plan_runs([*changes, change("planes", None)], max_days_per_run=31, with_job_names=True)
+    shapes = [(r.job_name, sorted(k.path[1] for k in r.asset_selection or [])) for r in requests]
+    assert shapes == [
+        ("landing_reference", ["planes"]),
+        ("landing_flights", ["flights", "weather"]),
+        ("landing_seattle_weather", ["seattle_weather"]),
+    ]
+    assert all(r.tags["dagster/asset_partition_range_start"] == days[0] for r in requests[1:])
