@@ -4,8 +4,8 @@ Expected values are computed independently, in DuckDB straight over the vega-dat
 table (not through the domain's pandas code), and compared with what the catalog reads
 from the lake. `make test` builds one month; the four years are the soak run
 (`make soak`): 1,461 daily partitions of raw and curated versions, manifests and
-audits took 31 minutes in one single-run backfill on a 2-core machine shared with
-four other engineers (48 months of serving: 40 s), far beyond `make test`'s budget."""
+audits took 31 minutes in one single-run backfill, at low priority on a 2-core machine
+shared with four other engineers (48 months of serving: 40 s), far beyond `make test`'s budget."""
 
 from __future__ import annotations
 
