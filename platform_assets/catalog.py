@@ -268,7 +268,7 @@ class Catalog:
             layout.asset_path(parts)
         except layout.AssetPathError as error:
             raise CatalogError(
-                f"{asset!r} is not an asset name like 'serving/route_daily': {error}"
+                f"{asset!r} is not an asset name like '<zone>/<name>': {error}"
             ) from None
         if parts[0] not in layout.ASSET_ZONES:
             raise CatalogError(f"{asset!r} is not in a readable zone ({', '.join(layout.ASSET_ZONES)})")
@@ -499,7 +499,7 @@ def _result_frame(
     """The query's result as pandas, integer aggregates kept integral.
 
     DuckDB sums integers into HUGEINT, which its pandas conversion turns into float64
-    (a count of flights becomes `18460.0`, and beyond 2**53 loses digits). Those columns
+    (a count of rows becomes `18460.0`, and beyond 2**53 loses digits). Those columns
     go through Arrow as exact 128-bit decimals and come back as int64, or stay exact
     `Decimal`s when a value does not fit; every other column converts as DuckDB does."""
     relation = conn.sql(query, params=params) if params is not None else conn.sql(query)

@@ -9,7 +9,7 @@ import os
 import sys
 from datetime import date
 
-from platform_assets.domains import DOMAIN_MODULES, landing_source
+from platform_assets.domains import DEFAULT_DOMAIN, domain_names, landing_source
 from platform_assets.governance import commands as governance_commands
 from platform_assets.lake import history, identity
 from platform_assets.lake.access import LakeAccessDenied
@@ -106,7 +106,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _asset(text: str) -> list[str]:
-    """`serving/route_daily` as an asset key, refused before any path is formed."""
+    """`<zone>/<name>` as an asset key, refused before any path is formed."""
     parts = text.strip("/").split("/")
     try:
         asset_path(parts)
@@ -265,13 +265,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _add_version_commands(commands: argparse._SubParsersAction) -> None:
     versions = commands.add_parser("versions", help="list an asset's versions with publish and audit state")
-    versions.add_argument("asset", type=_asset, help="asset key, e.g. serving/carrier_daily_performance")
+    versions.add_argument("asset", type=_asset, help="asset key, <zone>/<name>")
     versions.add_argument("--partition", type=_partition, help="day, YYYY-MM-DD (partitioned assets)")
     versions.add_argument("--json", action="store_true", help="machine-readable output")
     versions.set_defaults(func=cmd_versions)
 
     rollback = commands.add_parser("rollback", help="re-point readers at an earlier audited version")
-    rollback.add_argument("asset", type=_asset, help="asset key, e.g. serving/carrier_daily_performance")
+    rollback.add_argument("asset", type=_asset, help="asset key, <zone>/<name>")
     rollback.add_argument("--partition", type=_partition, help="day, YYYY-MM-DD (partitioned assets)")
     rollback.add_argument("--to", help="version id (default: the one published before the current)")
     rollback.add_argument("--reason", help="why, for the audit trail")
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     land = commands.add_parser("land", help="drop source files into the lake's landing area")
-    land.add_argument("--domain", choices=sorted(DOMAIN_MODULES), default="flights")
+    land.add_argument("--domain", choices=domain_names(), default=DEFAULT_DOMAIN)
     land.add_argument("--start", type=_day, required=True, help="first day, YYYY-MM-DD")
     land.add_argument("--end", type=_day, help="last day (inclusive), default: --start")
     land.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     land.set_defaults(func=cmd_land)
 
     replay = commands.add_parser("replay", help="land one day at a time, as a live feed would")
-    replay.add_argument("--domain", choices=sorted(DOMAIN_MODULES), default="flights")
+    replay.add_argument("--domain", choices=domain_names(), default=DEFAULT_DOMAIN)
     replay.add_argument("--start", type=_day, required=True, help="first day, YYYY-MM-DD")
     replay.add_argument("--days", type=int, default=7, help="how many days to land (default 7)")
     replay.add_argument("--every", type=_interval, default=10.0, help="pause between days: 10s, 1m, ...")
@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.observability.serve import add_metrics_command
 
     add_metrics_command(commands)
+    from platform_assets.scaffold import add_new_domain_command
+
+    add_new_domain_command(commands)
     return parser
 
 

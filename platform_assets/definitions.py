@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from platform_assets import automation
-from platform_assets.domains import flights
+from platform_assets.domains import domain_definitions
 from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.io_manager import VersionedParquetIOManager
 from platform_assets.lake.resources import LakeResource
@@ -24,14 +24,15 @@ def build_definitions(
         ensure_lake_identity(Settings.from_env())
     lake = lake or LakeResource()
     settings = automation_settings or automation.AutomationSettings.load()
-    assets = dg.map_asset_specs(automation.platform_policies(settings), [*flights.assets])
+    domains = domain_definitions()  # every domains/<name>/ package
+    assets = dg.map_asset_specs(automation.platform_policies(settings), [*domains.assets])
     return dg.Definitions(
         assets=assets,
         # Write, audit, publish: each contract's checks publish the versions that pass.
-        asset_checks=[*flights.asset_checks],
-        sensors=[*automation.platform_sensors(assets, settings), *flights.sensors],
+        asset_checks=[*domains.asset_checks],
+        sensors=[*automation.platform_sensors(assets, settings), *domains.sensors],
         # Retention: daily gc, its schedule running by default in staging and prod only.
-        jobs=[*flights.jobs, gc_job.lake_gc],
+        jobs=[*domains.jobs, gc_job.lake_gc],
         schedules=[gc_job.gc_schedule(os.environ.get("PLATFORM_ENV", "dev").strip().lower())],
         # One process per run: daily partitions are small, and on a small host the
         # per-step interpreter start-up of the multiprocess executor dominated a

@@ -42,9 +42,14 @@ def materialize_daily(
 ) -> dg.ExecuteInProcessResult:
     """One run over [start, end] of every daily asset (a single-run backfill when end > start)."""
     defs, assets = _assets(lake)
-    # Daily data assets only: models and scores (group "ml") are built by their own tests.
+    # Daily flights assets only: models and scores (group "ml") are built by their own tests,
+    # and another domain's calendar cannot share the run.
     daily = [
-        k for a in assets if a.partitions_def is not None for k in a.keys if a.group_names_by_key[k] != "ml"
+        k
+        for a in assets
+        if a.partitions_def is not None
+        for k in a.keys
+        if a.group_names_by_key[k] != "ml" and a.tags_by_key[k].get("domain") == "flights"
     ]
     if end is None or end == start:
         kwargs: dict = {"partition_key": start}

@@ -247,7 +247,7 @@ def run_daily(
             for a in defs.assets
             if a.partitions_def is not None
             for k in a.keys
-            if a.group_names_by_key[k] != "ml"
+            if a.group_names_by_key[k] != "ml" and a.tags_by_key[k].get("domain") == "flights"
         ]
     return run_assets(lake, instance, selection, start, end)
 

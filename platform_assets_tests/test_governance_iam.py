@@ -136,10 +136,12 @@ def _zone_runs(lake: IamLake, instance: dg.DagsterInstance, zone: str) -> list[d
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     graph = defs.resolve_asset_graph()
     # Models (ml zone) need weeks of features: assets that read them are left out of one day.
+    # The day is a flights day; other domains' assets have nothing landed for it.
     mine = [
         a
         for a in assets
         if all(k.path[0] == zone and all(p.path[0] != "ml" for p in graph.get(k).parent_keys) for k in a.keys)
+        and all(a.tags_by_key[k].get("domain") == "flights" for k in a.keys)
     ]
     results = []
     for daily in (False, True):

@@ -22,8 +22,11 @@ def _bucket_in(endpoint: str, region: str) -> tuple[str, object]:
     return bucket, s3
 
 
-def test_flights_declares_us_east_regions() -> None:
-    assert domain_regions() == {"flights": ("us-east-1", "us-east-2")}
+def test_each_domain_declares_its_regions() -> None:
+    assert domain_regions() == {
+        "flights": ("us-east-1", "us-east-2"),
+        "seattle_weather": ("us-east-1", "us-east-2", "us-west-2"),
+    }
 
 
 def test_lake_in_a_region_no_domain_allows_is_refused_at_start(
@@ -36,7 +39,8 @@ def test_lake_in_a_region_no_domain_allows_is_refused_at_start(
         open_lake(Settings.from_env())
     assert str(refused.value) == (
         f"refusing to write to bucket {bucket!r} in region eu-west-1: "
-        "domain flights allows only us-east-1, us-east-2"
+        "domain flights allows only us-east-1, us-east-2; "
+        "domain seattle_weather allows only us-east-1, us-east-2, us-west-2"
     )
     assert cli.main(["land", "--start", "2013-01-01", "--quiet"]) == 2
     assert "region eu-west-1" in capsys.readouterr().err

@@ -148,7 +148,7 @@ def test_manifest_names_inputs_and_metrics_match_an_independent_recomputation(bu
     bins = np.minimum((p * 10).astype(int), 9)
     for row in evaluation["calibration"]:
         in_bin = bins == round(row["bin_low"] * 10)
-        assert row["flights"] == in_bin.sum()
+        assert row["count"] == in_bin.sum()
         if in_bin.any():
             assert row["observed_rate"] == pytest.approx(y[in_bin].mean())
     baseline = described["baseline"]

@@ -57,7 +57,7 @@ def test_calibration_bins_agree_with_scikit_learn() -> None:
     rng = np.random.default_rng(4)
     p = rng.uniform(size=2000)
     y = (rng.uniform(size=2000) < p).astype(int)
-    table = [row for row in metrics.calibration_table(y, p) if row["flights"]]
+    table = [row for row in metrics.calibration_table(y, p) if row["count"]]
     observed, predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
     assert [r["observed_rate"] for r in table] == pytest.approx(list(observed))
     assert [r["mean_predicted"] for r in table] == pytest.approx(list(predicted))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
@@ -42,3 +43,33 @@ def test_delay_notebook_executes_and_plots(tmp_path: Path, monkeypatch: pytest.M
     assert f"1 day(s): {DAYS[0]} .. {DAYS[-1]}" in text
     published = lake.versions.resolve(["serving", "carrier_daily_performance"], DAYS[0])["version"]
     assert published in str(outputs[-1].get("data", {}))  # the reads table names the version used
+
+
+WEATHER_NOTEBOOK = NOTEBOOK.parent / "seattle_weather_exploration.ipynb"
+
+
+def test_weather_notebook_freezes_the_monthly_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst's notebook runs as written and its baseline equals an independent DuckDB computation."""
+    from platform_assets_tests.test_domain_seattle_weather import (
+        EXPECTED_MONTHLY_SQL,
+        EXPECTED_TYPES_SQL,
+        expected,
+    )
+
+    monkeypatch.setenv("BASELINE_DIR", str(tmp_path / "baseline"))
+    notebook = nbformat.read(WEATHER_NOTEBOOK, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    client = NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    monthly = pd.read_csv(tmp_path / "baseline" / "monthly.csv")
+    types = pd.read_csv(tmp_path / "baseline" / "type_days.csv")
+    want = expected(EXPECTED_MONTHLY_SQL, "2012-01-01", "2015-12-31")
+    assert monthly["month"].tolist() == want["month"].tolist() and len(monthly) == 48
+    for column in want.columns.drop("month"):
+        assert monthly[column].astype(float).round(9).tolist() == want[column].astype(float).round(9).tolist()
+    want_types = expected(EXPECTED_TYPES_SQL, "2012-01-01", "2015-12-31")
+    assert types.values.tolist() == want_types.astype({"days": int}).values.tolist()

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+# The notebook-to-production guide: its blocks land and build their own slice, in order.
+GUIDE = REPO / "docs" / "notebook-to-production.md"
 SHELL = {"bash", "sh", "shell"}
 PYTHON = {"python", "py"}
 SKIP = re.compile(r"^<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->$")
@@ -58,13 +60,14 @@ class Block:
     lang: str
     code: str
     skip: str | None  # the marker's reason
+    doc: str = "README.md"
 
     @property
     def id(self) -> str:
-        return f"README.md:{self.line}-{self.lang}"
+        return f"{self.doc}:{self.line}-{self.lang}"
 
 
-def readme_blocks(text: str) -> list[Block]:
+def readme_blocks(text: str, doc: str = "README.md") -> list[Block]:
     """Every fenced block, with the skip reason its marker gives; a malformed marker is an error."""
     lines = text.splitlines()
     blocks: list[Block] = []
@@ -73,14 +76,16 @@ def readme_blocks(text: str) -> list[Block]:
         opening = FENCE.match(lines[index])
         if not opening:
             if MARKER.search(lines[index]) and not SKIP.match(lines[index].strip()):
-                raise ValueError(f"README.md:{index + 1}: a readme-test marker must read {SKIP.pattern}")
+                raise ValueError(f"{doc}:{index + 1}: a readme-test marker must read {SKIP.pattern}")
             index += 1
             continue
         end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
         before = next((lines[i].strip() for i in range(index - 1, -1, -1) if lines[i].strip()), "")
         marker = SKIP.match(before)
         code = "\n".join(lines[index + 1 : end]) + "\n"
-        blocks.append(Block(index + 1, opening["lang"].lower(), code, marker["reason"] if marker else None))
+        blocks.append(
+            Block(index + 1, opening["lang"].lower(), code, marker["reason"] if marker else None, doc)
+        )
         index = end + 1
     return blocks
 
@@ -88,6 +93,11 @@ def readme_blocks(text: str) -> list[Block]:
 def examples() -> list[Block]:
     """The blocks a user would type or paste: shell and Python."""
     return [b for b in readme_blocks(README.read_text()) if b.lang in SHELL | PYTHON]
+
+
+def guide_examples() -> list[Block]:
+    text = GUIDE.read_text()
+    return [b for b in readme_blocks(text, "docs/notebook-to-production.md") if b.lang in SHELL | PYTHON]
 
 
 def _user_environment() -> dict[str, str]:
@@ -148,10 +158,30 @@ def test_readme_markers_are_well_formed_and_explain_themselves() -> None:
     assert not unknown, f"use ```bash or ```python (or a skip marker) for {unknown}"
 
 
+@pytest.fixture(scope="module")
+def guide_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkout with nothing landed: the guide's own blocks land and build its slice."""
+    root = tmp_path_factory.mktemp("guide")
+    (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    (root / ".dagster_home").mkdir()
+    shutil.copy(REPO / "dagster.yaml", root / ".dagster_home" / "dagster.yaml")
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    return root
+
+
+@pytest.mark.parametrize("block", guide_examples(), ids=lambda b: b.id)
+def test_guide_example_runs_as_written(block: Block, guide_project: Path) -> None:
+    _run_block(block, guide_project)
+
+
 @pytest.mark.parametrize("block", examples(), ids=lambda b: b.id)
 def test_readme_example_runs_as_written(block: Block, project: Path) -> None:
+    _run_block(block, project)
+
+
+def _run_block(block: Block, project: Path) -> None:
     if block.skip:
-        pytest.skip(f"marked in README.md: {block.skip}")
+        pytest.skip(f"marked in {block.doc}: {block.skip}")
     if block.lang in SHELL:
         command = ["bash", "-e", "-o", "pipefail", "-c", block.code]
     else:

@@ -118,6 +118,20 @@ def test_lineage_shows_the_three_zones(webserver: str, tmp_path: Path) -> None:
     assert screenshot.stat().st_size > 10_000
 
 
+def test_both_domains_show_in_the_zone_groups(webserver: str) -> None:
+    """Each zone group lists its assets of both domains, each with its own calendar."""
+    group = f"{webserver}/locations/platform_assets/asset-groups"
+    raw = rendered_when_ready(f"{group}/raw/list", "seattle_weather")
+    assert "raw / flights" in raw and "raw / seattle_weather" in raw
+    assert "365 partitions" in raw and "1,461 partitions" in raw  # 2013's days; 2012-2015's days
+    serving = rendered_when_ready(f"{group}/serving/list", "seattle_weather_monthly")
+    assert "serving / carrier_daily_performance" in serving and "serving / seattle_weather_monthly" in serving
+    assert "48 partitions" in serving  # the weather domain's months
+    page = rendered_when_ready(f"{webserver}/assets/serving/seattle_weather_monthly", "Per month")
+    assert "domain: seattle_weather" in page and "zone: serving" in page
+    assert "curated / seattle_weather" in page  # its upstream: the days of the month
+
+
 def test_asset_page_shows_description_tags_and_upstream(webserver: str) -> None:
     text = rendered_when_ready(f"{webserver}/assets/serving/carrier_daily_performance", "Per day")
     assert "Per day and carrier" in text

@@ -49,7 +49,30 @@ def run_key(changes: Sequence[LandedChange]) -> str:
     return f"landing:{span}:{digest[:24]}"
 
 
-def _request(changes: list[LandedChange], days: list[str]) -> dg.RunRequest:
+REFERENCE_JOB = "landing_reference"
+
+
+def calendars(datasets: Sequence[LandingDataset]) -> list[tuple[str, list[LandingDataset]]]:
+    """Datasets grouped by partitions definition, each group with the name of its raw job.
+
+    Dagster runs only assets of one partitions definition together, and domains bring
+    their own calendars (one year of days, four years of days, months): one job per
+    calendar, named after its first dataset; reference tables (unpartitioned) get theirs."""
+    groups: list[list[LandingDataset]] = []
+    for dataset in sorted(datasets, key=lambda d: d.name):
+        if dataset.partitions_def is None:
+            continue
+        group = next((g for g in groups if g[0].partitions_def == dataset.partitions_def), None)
+        if group is None:
+            groups.append([dataset])
+        else:
+            group.append(dataset)
+    named = [(f"landing_{group[0].name}", group) for group in groups]
+    reference = [d for d in datasets if d.partitions_def is None]
+    return [(REFERENCE_JOB, reference)] * bool(reference) + named
+
+
+def _request(changes: list[LandedChange], days: list[str], job_name: str | None) -> dg.RunRequest:
     keys = sorted({c.dataset.asset_key for c in changes}, key=lambda k: k.to_user_string())
     tags = {ZONE_TAG: RAW_ZONE, TRIGGER_TAG: "landing", LANDED_FILES_TAG: str(len(changes))}
     if len(days) > 1:
@@ -59,18 +82,33 @@ def _request(changes: list[LandedChange], days: list[str]) -> dg.RunRequest:
         asset_selection=keys,
         partition_key=days[0] if len(days) == 1 else None,
         tags=tags,
+        job_name=job_name,
     )
 
 
-def plan_runs(changes: Sequence[LandedChange], max_days_per_run: int) -> list[dg.RunRequest]:
-    """Group changes into runs: reference tables together, consecutive days together.
+def plan_runs(
+    changes: Sequence[LandedChange], max_days_per_run: int, with_job_names: bool = False
+) -> list[dg.RunRequest]:
+    """Group changes into runs: reference tables together, consecutive days together,
+    one calendar (partitions definition) per run.
 
     Days join a stretch only when the same raw assets changed on them, because a
     range run materializes every selected asset for every day of the range."""
+    groups = calendars(list({c.dataset.asset_key: c.dataset for c in changes}.values()))
+    requests = []
+    for job, datasets in groups:
+        mine = [c for c in changes if c.dataset in datasets]
+        requests += _plan_calendar(mine, max_days_per_run, job if with_job_names else None)
+    return requests
+
+
+def _plan_calendar(
+    changes: Sequence[LandedChange], max_days_per_run: int, job_name: str | None
+) -> list[dg.RunRequest]:
     requests = []
     reference = [c for c in changes if c.partition is None]
     if reference:
-        requests.append(_request(reference, []))
+        requests.append(_request(reference, [], job_name))
     by_day: dict[str, list[LandedChange]] = defaultdict(list)
     for change in changes:
         if change.partition is not None:
@@ -86,11 +124,11 @@ def plan_runs(changes: Sequence[LandedChange], max_days_per_run: int) -> list[dg
             or assets(day) != assets(stretch[0])
             or len(stretch) >= max_days_per_run
         ):
-            requests.append(_request([c for d in stretch for c in by_day[d]], stretch))
+            requests.append(_request([c for d in stretch for c in by_day[d]], stretch, job_name))
             stretch = []
         stretch.append(day)
     if stretch:
-        requests.append(_request([c for d in stretch for c in by_day[d]], stretch))
+        requests.append(_request([c for d in stretch for c in by_day[d]], stretch, job_name))
     return requests
 
 
@@ -125,8 +163,11 @@ def _handle_rejections(
 def build_landing_sensor(
     datasets: Sequence[LandingDataset], settings: AutomationSettings
 ) -> dg.SensorDefinition:
-    """The sensor over the given landing datasets, on by default."""
-    keys = [d.asset_key for d in datasets]
+    """The sensor over the given landing datasets, on by default: one raw job per calendar."""
+    jobs = [
+        dg.define_asset_job(name, selection=dg.AssetSelection.assets(*[d.asset_key for d in group]))
+        for name, group in calendars(datasets)
+    ]
     unknown = sorted(set(settings.dataset_completion) - {d.name for d in datasets})
     if unknown:
         raise AutomationConfigError(
@@ -136,7 +177,7 @@ def build_landing_sensor(
 
     @dg.sensor(
         name=LANDING_SENSOR_NAME,
-        target=dg.AssetSelection.assets(*keys),
+        jobs=jobs,
         minimum_interval_seconds=settings.landing_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -149,7 +190,7 @@ def build_landing_sensor(
         area = LandingArea(storage, lake.settings())
         cursor = LandingCursor.parse(context.cursor)
         scan = scan_landing(area, datasets, cursor, settings)
-        requests = plan_runs(scan.changes, settings.max_days_per_run)
+        requests = plan_runs(scan.changes, settings.max_days_per_run, with_job_names=True)
         _handle_rejections(context, storage, scan, cursor, settings)
         if scan.pending:
             logs.emit(

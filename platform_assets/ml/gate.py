@@ -125,7 +125,7 @@ def no_regression(
         "heldout_rows": len(outcomes),
     }
     description = (
-        f"on the same {len(outcomes)} held-out flights: ROC AUC {ours['roc_auc']:.4f} vs published "
+        f"on the same {len(outcomes)} held-out rows: ROC AUC {ours['roc_auc']:.4f} vs published "
         f"{theirs['roc_auc']:.4f} (may drop {spec.thresholds['max_roc_auc_drop']}), "
         f"Brier {ours['brier']:.4f} vs {theirs['brier']:.4f} (may rise {spec.thresholds['max_brier_rise']})"
     )
@@ -184,7 +184,7 @@ def gate_checks(spec: GateSpec, partitioned: bool = True) -> dg.AssetChecksDefin
     key = dg.AssetKey(list(spec.model_key))
     descriptions = {
         CHECK_BEATS_BASELINE: "Held-out ROC AUC and Brier skill beat the base-rate baseline.",
-        CHECK_NO_REGRESSION: "Within tolerance of the published model on the same held-out flights.",
+        CHECK_NO_REGRESSION: "Within tolerance of the published model on the same held-out rows.",
     }
     specs = [dg.AssetCheckSpec(n, asset=key, blocking=True, description=descriptions[n]) for n in GATE_CHECKS]
 

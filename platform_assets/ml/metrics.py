@@ -1,8 +1,8 @@
 """How good a probability is: the metrics a model's manifest records and its gate compares.
 
 Ranking (ROC AUC) and calibration (Brier score, reliability bins, expected calibration
-error) are both needed: a model can order flights well and still say 40% where 20% of
-flights are late. The naive baseline is the training days' delay rate for every flight."""
+error) are both needed: a model can rank rows well and still say 40% where 20% of
+them are positive. The naive baseline is the training rows' positive rate for every row."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ CALIBRATION_BINS = 10
 def calibration_table(
     y_true: np.ndarray, prob: np.ndarray, bins: int = CALIBRATION_BINS
 ) -> list[dict[str, Any]]:
-    """Fixed-width probability bins: flights, mean predicted and observed delay rate per bin."""
+    """Fixed-width probability bins: rows, mean predicted and observed positive rate per bin."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(prob, edges[1:-1], right=False), 0, bins - 1)
     table = []
@@ -28,7 +28,7 @@ def calibration_table(
             {
                 "bin_low": round(float(edges[b]), 3),
                 "bin_high": round(float(edges[b + 1]), 3),
-                "flights": count,
+                "count": count,
                 "mean_predicted": float(prob[mask].mean()) if count else None,
                 "observed_rate": float(y_true[mask].mean()) if count else None,
             }
@@ -37,11 +37,11 @@ def calibration_table(
 
 
 def expected_calibration_error(table: list[dict[str, Any]]) -> float:
-    total = sum(row["flights"] for row in table)
+    total = sum(row["count"] for row in table)
     if not total:
         return 0.0
     gaps = (
-        row["flights"] * abs(row["mean_predicted"] - row["observed_rate"]) for row in table if row["flights"]
+        row["count"] * abs(row["mean_predicted"] - row["observed_rate"]) for row in table if row["count"]
     )
     return float(sum(gaps) / total)
 

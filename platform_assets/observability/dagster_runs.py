@@ -75,8 +75,8 @@ class LastRun:
 
 
 def step_asset(step_key: str) -> tuple[str, str, str]:
-    """(zone, asset, kind) from a step key: `curated__flights` writes curated/flights,
-    `audit_curated__flights` audits it; other steps keep their key as the asset."""
+    """(zone, asset, kind) from a step key: `curated__<name>` writes curated/<name>,
+    `audit_curated__<name>` audits it; other steps keep their key as the asset."""
     kind = "write"
     if step_key.startswith(AUDIT_STEP_PREFIX):
         kind, step_key = "audit", step_key[len(AUDIT_STEP_PREFIX) :]

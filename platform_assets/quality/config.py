@@ -42,7 +42,7 @@ def _overlay(base: dict[str, dict[str, Any]], override: Mapping[str, Any], where
 
 
 def asset_config(domain: Mapping[str, Any], asset: str) -> dict[str, dict[str, Any]]:
-    """Every section for one asset (`"curated/flights"`): defaults < domain < asset."""
+    """Every section for one asset (`"curated/<name>"`): defaults < domain < asset."""
     merged = {section: dict(values) for section, values in platform_defaults().items()}
     _overlay(merged, domain, "domain quality config")
     assets = domain.get(ASSETS_SECTION, {})

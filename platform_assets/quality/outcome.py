@@ -167,7 +167,7 @@ def blocking_failure(
     """The step's failure when a blocking check failed at ERROR: which rule, and its first cases.
 
     Dagster's own message for a failed blocking check names only the check ("1 blocking
-    asset check failed with ERROR severity: raw/flights: contract"); the person paged
+    asset check failed with ERROR severity: raw/<name>: contract"); the person paged
     then has to dig for `_audit.json`. Failing the step with this message instead puts
     the rule and its first failure cases in the run's failure and in the alert; the
     check results, already recorded, still stop downstream assets and are what

@@ -5,8 +5,6 @@ against the curated contract: rows that break a row rule (or repeat an earlier r
 or key) go to the quarantine zone with their reasons and the rest continue. The
 audit check then decides whether the partition may publish (`rejected_share`)."""
 
-from collections.abc import Callable
-
 import dagster as dg
 import pandas as pd
 
@@ -14,55 +12,14 @@ from platform_assets.domains.flights import contracts, curate
 from platform_assets.domains.flights.config import DAILY, DOMAIN, domain_config
 from platform_assets.lake.quarantine import Screened
 from platform_assets.lake.versions import RawFile
-from platform_assets.quality.contracts import Contract, canonicalize
-from platform_assets.quality.landed import read_landed_csvs
-from platform_assets.quality.quarantine import Offer, screen, screen_partitions
+from platform_assets.quality.contracts import Contract
+from platform_assets.quality.curation import landed_frames, screen_landed_days
+from platform_assets.quality.quarantine import screen
 
 CURATED_CODE_VERSION = "3"  # 3: arrivals at clock changes placed by the delay
 _TAGS = {"zone": "curated", "domain": DOMAIN}
 # A flight to an airport with no known time zone cannot have its arrival placed in time.
 DEST_TIMEZONE_UNKNOWN = "dest_timezone_unknown"
-
-
-def _landed(files: dict[str, RawFile], contract: Contract) -> dict[str, pd.DataFrame]:
-    """Each landed file typed by its raw contract; a file that breaks it fails the step by name.
-
-    The raw audit refuses such files before this step runs; this is the same rule
-    applied where the data is used, for versions published before the audit existed."""
-    sources = {partition: raw.source_uri or raw.name for partition, raw in files.items()}
-    parsed = read_landed_csvs({p: (raw.data, sources[p]) for p, raw in files.items()}, contract)
-    for partition, result in parsed.items():
-        if isinstance(result, curate.LandedFileError):
-            metadata = {"file": sources[partition], "rule": result.rule}
-            raise dg.Failure(description=str(result), metadata=metadata)
-    return parsed  # type: ignore[return-value]
-
-
-def _screen_days(
-    files: dict[str, RawFile],
-    raw_contract: Contract,
-    transform: Callable[[pd.DataFrame], pd.DataFrame],
-    contract: Contract,
-    extra_reasons: Callable[[pd.DataFrame], dict[str, pd.Series]] = lambda frame: {},
-) -> dict[str, Screened]:
-    """One screened table per partition: each file is judged on its own rows.
-
-    The transformation runs once over every file of the run (its time-zone work is
-    vectorised per zone, so a year in one call costs little more than a day); the
-    rows keep a (partition, landed row) index, so screening still sees each file alone."""
-    landed = _landed(dict(sorted(files.items())), raw_contract)
-    combined = pd.concat(landed.values(), keys=list(landed), names=["partition", "row"])
-    candidates = canonicalize(transform(combined))
-    reasons = extra_reasons(candidates)
-    offers = {}
-    for partition, frame in landed.items():
-        mine = candidates.index.get_level_values("partition") == partition
-        offers[partition] = Offer(
-            candidates[mine].droplevel("partition"),
-            originals=frame,
-            extra_reasons={r: mask[mine].droplevel("partition") for r, mask in reasons.items()},
-        )
-    return screen_partitions(offers, contract, partition_column="date")
 
 
 @dg.asset(
@@ -87,7 +44,7 @@ def _screen_days(
 )
 def curated_flights(raw_flights: dict[str, RawFile], airports: pd.DataFrame) -> dict[str, Screened]:
     zones = curate.timezone_map(airports, domain_config()["timezone_supplement"])
-    return _screen_days(
+    return screen_landed_days(
         raw_flights,
         contracts.RawFlights,
         lambda landed: curate.curate_flights(landed, zones),
@@ -112,7 +69,9 @@ def curated_flights(raw_flights: dict[str, RawFile], airports: pd.DataFrame) -> 
     ),
 )
 def curated_weather(raw_weather: dict[str, RawFile]) -> dict[str, Screened]:
-    return _screen_days(raw_weather, contracts.RawWeather, curate.curate_weather, contracts.CuratedWeather)
+    return screen_landed_days(
+        raw_weather, contracts.RawWeather, curate.curate_weather, contracts.CuratedWeather
+    )
 
 
 _REFERENCE_CONTRACTS: dict[str, tuple[Contract, Contract]] = {
@@ -135,7 +94,7 @@ def _reference_asset(name: str, description: str) -> dg.AssetsDefinition:
         description=description,
     )
     def _curated(raw_file: RawFile) -> Screened:
-        landed = _landed({"reference": raw_file}, raw_contract)["reference"]
+        landed = landed_frames({"reference": raw_file}, raw_contract)["reference"]
         return screen(curate.curate_reference(name, landed), contract, originals=landed)
 
     return _curated
