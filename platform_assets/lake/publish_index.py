@@ -324,8 +324,9 @@ def published_entry(
     return entry_from(manifest, pointer, found[1], manifest_token)
 
 
-def repair(store: VersionStore, asset_key: Sequence[str]) -> list[str]:
-    """Bring an asset's shards in line with its pointers; return what was fixed.
+def repair(store: VersionStore, asset_key: Sequence[str], *, apply: bool = True) -> list[str]:
+    """Bring an asset's shards in line with its pointers; return what was (with `apply`
+    False: what would be) fixed.
 
     An entry whose pointer moved without it (a publish that died between pointer and
     index) or names nothing published is replaced or dropped; a partition with an
@@ -362,7 +363,11 @@ def repair(store: VersionStore, asset_key: Sequence[str]) -> list[str]:
                     notes.append(f"{partition}: dropped entry {entry['version']} ({why})")
             return bool(notes)
 
-        _update(store.storage, asset_key, shard, change)
+        if apply:
+            _update(store.storage, asset_key, shard, change)
+        else:
+            current = read_shard(store.storage, asset_key, shard)
+            change(current or {"partitions": {}, "shapes": {}})
         where = store.storage.uri(shard_path(asset_key, shard))
         fixed.extend(f"{where}: {note}" for note in notes)
     return fixed
