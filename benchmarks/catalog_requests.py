@@ -6,7 +6,10 @@ Each query runs once with the per-asset index of published versions and once wit
 removed (how every lake read before it: a pointer and a manifest per partition), on
 fresh catalogs. The last line is for `make bench` to parse:
 
-    catalog_requests year_before=<n> year_after=<n> day_before=<n> day_after=<n> month_before=<n> month_after=<n>
+    catalog_requests year_before=<n> ... month_after=<n> year_plan_before=<n> ... month_plan_after=<n>
+
+(`<query>_<when>` counts every request; `<query>_plan_<when>` leaves out the GETs of
+Parquet data, i.e. what planning cost.)
 
     .venv/bin/python benchmarks/catalog_requests.py
 """
@@ -57,11 +60,13 @@ EXPECTED_ROWS = {"year": ROWS * len(DAYS), "day": ROWS, "month": ROWS * 31}
 
 
 def count(storage: LakeStorage, log, read: Callable[[Catalog], int], expected: int) -> dict[str, object]:
+    """Requests one read cost: all of them, and those that were not data reads (planning)."""
     log.reset()
     rows = read(Catalog(storage))
     if rows != expected:
         raise SystemExit(f"wrong answer: {rows} rows, expected {expected}")
-    return {"requests": len(log.requests), "by_method": log.by_method()}
+    data = sum(1 for method, path, _ in log.requests if method == "GET" and path.endswith(".parquet"))
+    return {"requests": len(log.requests), "planning": len(log.requests) - data, "by_method": log.by_method()}
 
 
 def main() -> dict[str, dict[str, object]]:
@@ -76,7 +81,9 @@ def main() -> dict[str, dict[str, object]]:
             results[f"{name}_before"] = count(storage, s3.log, read, EXPECTED_ROWS[name])
     print(json.dumps(results, indent=2, sort_keys=True))
     order = ["year_before", "year_after", "day_before", "day_after", "month_before", "month_after"]
-    print("catalog_requests " + " ".join(f"{k}={results[k]['requests']}" for k in order))
+    line = " ".join(f"{k}={results[k]['requests']}" for k in order)
+    plans = " ".join(f"{k.replace('_', '_plan_', 1)}={results[k]['planning']}" for k in order)
+    print(f"catalog_requests {line} {plans}")
     return results
 
 
