@@ -4,7 +4,12 @@ Readers see published versions by default, a pinned version on request, or what 
 published at a moment in the past (`as_of`, from the pointer history). Assets reach
 DuckDB as pyarrow datasets with one fragment per data file, each tagged with its
 partition, so `WHERE date = ...` skips other days' files unopened and only the
-selected columns are read: DuckDB has no httpfs here, and needs none.
+selected columns are read: DuckDB has no httpfs here, and needs none. `sql` gives
+DuckDB only the partitions its `date` filter can touch, so its record of reads is exact.
+
+Current reads are planned from each asset's publish index (`lake/publish_index.py`):
+a read per month of partitions and one listing, instead of a pointer and a manifest
+per partition; an entry the listing does not confirm is read from its pointer.
 
 The catalog never changes data: it reads pointers, manifests and data files, and
 writes one audit record per read. Data more classified than the reader's role
@@ -422,7 +427,13 @@ class Catalog:
         if not indexed:
             return manifests
         key = self._key(asset)
-        sizes, tokens = publish_index.listing(self.storage, key, [m["partition"] for m in indexed])
+        hashed = {publish_index.pointer_rel(key, m["partition"]) for m in indexed} | {
+            publish_index.manifest_rel(key, m["partition"], m["version"])
+            for m in indexed
+            if m.get("from_index")
+        }
+        partitions = [m["partition"] for m in indexed]
+        sizes, tokens = publish_index.listing(self.storage, key, partitions, hashed)
         self._sizes.update((self.storage.full_path(rel), size) for rel, size in sizes.items())
         confirmed = []
         for manifest in manifests:

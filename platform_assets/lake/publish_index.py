@@ -158,14 +158,14 @@ def manifest_rel(asset_key: Sequence[str], partition: str, version: str) -> str:
 
 
 def listing(
-    storage: LakeStorage, asset_key: Sequence[str], partitions: Sequence[str]
+    storage: LakeStorage, asset_key: Sequence[str], partitions: Sequence[str], hashed: set[str] | None = None
 ) -> tuple[dict[str, int], dict[str, str]]:
     """(size, token) of every object under the given partitions, by lake-relative path.
 
     On S3 one `ListObjectsV2` over the longest prefix the partitions share (a page per
     1,000 objects: a day or a month is one request, a year two or three); its ETags are
     the tokens conditional writes compare. Locally a folder listing, and the tokens of
-    pointers and manifests are hashed from their bytes (local reads cost no requests)."""
+    the pointers and manifests in `hashed` (default: all) are hashed from their bytes."""
     folders = [layout.partition_path(asset_key, p) + "/" for p in partitions]
     sizes: dict[str, int] = {}
     tokens: dict[str, str] = {}
@@ -176,7 +176,8 @@ def listing(
             for item in storage.list_files(folder.rstrip("/")):
                 sizes[item.path] = item.size
                 name = item.path.rsplit("/", 1)[-1]
-                if name in (layout.POINTER_FILE, layout.MANIFEST_FILE):
+                wanted = item.path in hashed if hashed is not None else True
+                if wanted and name in (layout.POINTER_FILE, layout.MANIFEST_FILE):
                     found = storage.read_object(item.path)
                     if found is not None:
                         tokens[item.path] = found[1]
