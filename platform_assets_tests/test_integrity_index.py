@@ -118,6 +118,11 @@ def test_a_publish_that_dies_before_its_index_write_is_never_read_stale(
     assert shard["partitions"][DAYS[3]]["version"] == new_day["version"]
     assert publish_index.repair(store, racing.KEY) == []
 
+    # A rollback moves the pointer through publish too: the index follows it.
+    history.rollback(store, racing.KEY, DAYS[0], to=first[DAYS[0]]["version"], reason="test")
+    assert _shard(storage)["partitions"][DAYS[0]]["version"] == first[DAYS[0]]["version"]
+    assert publish_index.repair(store, racing.KEY, apply=False) == []
+
     # The next publish of a partition also brings its entry level after a lost index write.
     storage.write_bytes(rel, before)
     third = _written(store, DAYS[1], 900, "third")
