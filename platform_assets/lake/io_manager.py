@@ -60,6 +60,10 @@ _reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
 # (run id, asset path, partition) -> the version this run wrote, so its downstream steps
 # read the version the run audited (see `_pinned`).
 _written: dict[tuple[str, str, str | None], str] = {}
+# (run id, asset path, partition, version) -> the table or file a step wrote and has not had
+# audited yet: the audit judges what the run holds instead of reading every version back.
+# Only the current run's are kept (see `_hold`), so a process running many runs cannot grow.
+_held: dict[tuple[str, str, str | None, str], pa.Table | RawFile] = {}
 
 
 class UpstreamMovedError(RuntimeError):
@@ -218,6 +222,24 @@ def _write_screened(
     return store.write_table(asset_key, partition, screened.kept, run_id=run_id, extra=extra, version=version)
 
 
+def _hold(run_id: str, asset_key: Sequence[str], partition: str | None, version: str, data: Any) -> None:
+    """Keep what a step wrote for its audit in the same run; drop anything other runs left."""
+    for key in [k for k in _held if k[0] != run_id]:
+        del _held[key]
+    _held[(run_id, "/".join(asset_key), partition, version)] = data
+
+
+def take_held(
+    run_id: str, asset_key: Sequence[str], partition: str | None, version: str
+) -> pa.Table | RawFile | None:
+    """What run `run_id` wrote as `version` of the partition, if this process still holds it.
+
+    Handed over once: the audit takes it, so the run does not keep a backfill's tables in
+    memory after they were judged. None when the audit runs in another process (or a
+    check-only run): the audit then reads the version from the lake."""
+    return _held.pop((run_id, "/".join(asset_key), partition, version), None)
+
+
 class VersionedParquetIOManager(dg.ConfigurableIOManager):
     """Parquet (or landed files, byte for byte) under the lake root, versioned and published."""
 
@@ -241,8 +263,10 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         for key, payload in pieces.items():
             extra = {**shared, "upstream": _upstream_for(reads, key)}
             extra = usage.stamp(extra)  # CPU, peak memory and storage calls since the last version
+            held: pa.Table | RawFile | None = None
             if isinstance(payload, RawFile):
                 manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
+                held = payload
             elif isinstance(payload, Artifact):
                 extra = {**extra, **payload.manifest_fields()}
                 manifest = store.write_file(
@@ -250,12 +274,15 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
                 )
             elif isinstance(payload, Screened):
                 manifest = _write_screened(store, asset_key, key, payload, run_id=context.run_id, extra=extra)
+                held = payload.kept
             else:
-                table = _as_table(payload)
-                manifest = store.write_table(asset_key, key, table, run_id=context.run_id, extra=extra)
+                held = _as_table(payload)
+                manifest = store.write_table(asset_key, key, held, run_id=context.run_id, extra=extra)
             _written[(context.run_id, "/".join(asset_key), key)] = manifest["version"]
             if audited:
                 manifest = {**manifest, "status": STATUS_PENDING}
+                if held is not None:
+                    _hold(context.run_id, asset_key, key, manifest["version"], held)
             else:
                 try:
                     store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")

@@ -40,6 +40,7 @@ from platform_assets.lake.io_manager import (
     PUBLISH_AFTER_AUDIT,
     PUBLISH_POLICY_KEY,
     STATUS_PUBLISHED,
+    take_held,
 )
 from platform_assets.lake.storage import LakeIntegrityError
 from platform_assets.lake.versions import KIND_FILE, StalePublishError, VersionStore
@@ -349,7 +350,7 @@ class Auditor:
         frames: dict[str | None, pd.DataFrame] = {}
         failures: dict[str | None, tuple[ContractReport, str]] = {}
         if self.audit.landed_csv:
-            raws = {p: self.store.read_file(m) for p, m in manifests.items()}
+            raws = {p: self._held(m) or self.store.read_file(m) for p, m in manifests.items()}
             files = {p: (raw.data, raw.source_uri or raw.name) for p, raw in raws.items()}
             for partition, parsed in read_landed_csvs(files, self.audit.contract).items():
                 if isinstance(parsed, LandedFileError):
@@ -358,13 +359,25 @@ class Auditor:
                     frames[partition] = parsed
             reports = {p: ContractReport.empty() for p in frames}
         else:
-            frames = {p: canonical_frame(self.store.read_table(m)) for p, m in manifests.items()}
+            frames = {
+                p: canonical_frame(self._held(m) or self.store.read_table(m)) for p, m in manifests.items()
+            }
             reports = {p: report for p, (_, report) in check_frames(self.audit.contract, frames).items()}
         out = {}
         for partition, manifest in manifests.items():
             report, problem = failures.get(partition, (reports.get(partition), ""))
             out[partition] = self._contract_outcome(manifest, frames.get(partition), report, problem)
         return out
+
+    def _held(self, manifest: dict[str, Any]) -> Any:
+        """The data this run wrote as `manifest`'s version, if the run still holds it in memory.
+
+        It is what the step handed the IO manager, byte for byte what the version's files
+        hold (their hashes were computed from it), so judging it instead of reading the
+        files back changes no verdict; a version another run wrote is always read."""
+        if manifest.get("run_id") != self.run_id:
+            return None
+        return take_held(self.run_id, manifest["asset_key"], manifest["partition"], manifest["version"])
 
     def _contract_outcome(
         self, manifest: dict[str, Any], frame: pd.DataFrame | None, report: ContractReport, problem: str
