@@ -55,7 +55,7 @@ from platform_assets.quality.contracts import (
     contract_metadata,
 )
 from platform_assets.quality.integrity import CHECK_REFERENCES, Relation, check_references
-from platform_assets.quality.landed import LandedFileError, read_landed_csvs
+from platform_assets.quality.landed import LandedFileError, hold_parsed, read_landed_csvs
 from platform_assets.quality.outcome import (
     ERROR,
     Judged,
@@ -352,7 +352,9 @@ class Auditor:
         if self.audit.landed_csv:
             raws = {p: self._held(m) or self.store.read_file(m) for p, m in manifests.items()}
             files = {p: (raw.data, raw.source_uri or raw.name) for p, raw in raws.items()}
-            for partition, parsed in read_landed_csvs(files, self.audit.contract).items():
+            landed = read_landed_csvs(files, self.audit.contract)
+            hold_parsed(self.run_id, files, self.audit.contract, landed)  # the curated step reads them next
+            for partition, parsed in landed.items():
                 if isinstance(parsed, LandedFileError):
                     failures[partition] = (_file_failure(parsed), str(parsed))
                 else:
