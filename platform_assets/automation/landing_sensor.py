@@ -1,8 +1,10 @@
-"""The landing sensor: a newly landed file becomes a raw-zone run within one tick.
+"""The landing sensor: a newly landed file becomes a run within one tick.
 
 Files landed together are ingested together: one run per stretch of consecutive
 days (all datasets of a day in the same run), up to `max_days_per_run`, plus one
-run for the reference tables. A backlog of a month is then one run, not sixty.
+run for the reference tables. A backlog of a month is then one run, not sixty. A
+day's run carries on through curated and serving when their other parents are
+already published (`landing_through`): one run per landed day, not one per zone.
 
 Each run's key is derived from the paths and checksums of the files it ingests
 (and the checksums they replace), so Dagster launches it at most once even if a
@@ -31,6 +33,7 @@ from platform_assets.automation.landing_scan import (
     ScanResult,
     scan_landing,
 )
+from platform_assets.automation.landing_through import THROUGH_ZONES_TAG, ZonePlan, through_zones
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.storage import LakeStorage
 
@@ -161,11 +164,22 @@ def _handle_rejections(
 
 
 def build_landing_sensor(
-    datasets: Sequence[LandingDataset], settings: AutomationSettings
+    datasets: Sequence[LandingDataset], settings: AutomationSettings, plan: ZonePlan | None = None
 ) -> dg.SensorDefinition:
-    """The sensor over the given landing datasets, on by default: one raw job per calendar."""
+    """The sensor over the given landing datasets, on by default: one job per calendar.
+
+    With a `plan` (and `[landing] through_zones`), a day's run also builds the curated and
+    serving assets of the same calendar the landed files feed (see `landing_through`)."""
+    plan = plan if plan is not None and settings.through_zones else ZonePlan((), {}, {})
+
+    def downstream(group: Sequence[LandingDataset]) -> list[dg.AssetKey]:
+        calendar = group[0].partitions_def
+        return [k for k in plan.order if calendar is not None and plan.partitions[k] == calendar]
+
     jobs = [
-        dg.define_asset_job(name, selection=dg.AssetSelection.assets(*[d.asset_key for d in group]))
+        dg.define_asset_job(
+            name, selection=dg.AssetSelection.assets(*[d.asset_key for d in group], *downstream(group))
+        )
         for name, group in calendars(datasets)
     ]
     unknown = sorted(set(settings.dataset_completion) - {d.name for d in datasets})
@@ -191,6 +205,8 @@ def build_landing_sensor(
         cursor = LandingCursor.parse(context.cursor)
         scan = scan_landing(area, datasets, cursor, settings)
         requests = plan_runs(scan.changes, settings.max_days_per_run, with_job_names=True)
+        if plan.order and requests:
+            requests = through_zones(requests, plan, lake.versions())
         _handle_rejections(context, storage, scan, cursor, settings)
         if scan.pending:
             logs.emit(
@@ -208,6 +224,7 @@ def build_landing_sensor(
                 if RANGE_START_TAG in request.tags
                 else None,
                 files=int(request.tags[LANDED_FILES_TAG]),
+                through_zones=request.tags.get(THROUGH_ZONES_TAG),
             )
         if not requests:
             waiting = f"; {len(scan.pending)} pending: " + ", ".join(
