@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.observability.serve import add_metrics_command
 
     add_metrics_command(commands)
+    from platform_assets.maintenance.backfill import add_backfill_command
+
+    add_backfill_command(commands, _day)
     return parser
 
 
