@@ -23,7 +23,14 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 # The graph every contender builds: raw, curated and serving of the flights domain.
 # The weekly delay model and its daily scores are machine learning, not the data
 # transformations the floors do, so they are left out of every side alike.
-REFERENCE = ["raw/airlines", "raw/airports", "raw/planes", "curated/airlines", "curated/airports", "curated/planes"]
+REFERENCE = [
+    "raw/airlines",
+    "raw/airports",
+    "raw/planes",
+    "curated/airlines",
+    "curated/airports",
+    "curated/planes",
+]
 DAILY = [
     "raw/flights", "raw/weather", "curated/flights", "curated/weather",
     "serving/carrier_daily_performance", "serving/route_daily", "serving/flight_delay_features",
@@ -62,7 +69,9 @@ def materialize(
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     began = time.perf_counter()
     try:
-        process = subprocess.Popen(argv, env=full_env, cwd=env.get("DAGSTER_HOME", REPO), stdout=out, stderr=out)
+        process = subprocess.Popen(
+            argv, env=full_env, cwd=env.get("DAGSTER_HOME", REPO), stdout=out, stderr=out
+        )
         memory = TreeMemory(process.pid)
         code = memory.wait(process)
     finally:

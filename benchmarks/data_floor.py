@@ -23,8 +23,6 @@ import duckdb
 from platform_assets.domains.flights import serving
 from platform_assets.domains.flights.config import domain_config
 
-TABLES = ("curated_flights", "curated_weather", "carrier_daily_performance", "route_daily", "flight_delay_features")
-
 _FLIGHT_TYPES = {
     "year": "BIGINT", "month": "BIGINT", "day": "BIGINT", "dep_time": "BIGINT", "sched_dep_time": "BIGINT",
     "dep_delay": "DOUBLE", "arr_time": "BIGINT", "sched_arr_time": "BIGINT", "arr_delay": "DOUBLE",
@@ -34,7 +32,8 @@ _FLIGHT_TYPES = {
 _WEATHER_TYPES = {
     "origin": "VARCHAR", "year": "BIGINT", "month": "BIGINT", "day": "BIGINT", "hour": "BIGINT",
     "temp": "DOUBLE", "dewp": "DOUBLE", "humid": "DOUBLE", "wind_dir": "DOUBLE", "wind_speed": "DOUBLE",
-    "wind_gust": "DOUBLE", "precip": "DOUBLE", "pressure": "DOUBLE", "visib": "DOUBLE", "time_hour": "VARCHAR",
+    "wind_gust": "DOUBLE", "precip": "DOUBLE", "pressure": "DOUBLE", "visib": "DOUBLE",
+    "time_hour": "VARCHAR",
 }  # fmt: skip
 
 # Local hhmm to minutes after midnight; null unless a clock time (2400 is the next midnight).
@@ -61,8 +60,8 @@ WITH typed AS (
     SELECT t.*, t.sched_dep_utc + to_minutes(CAST(t.dep_delay AS BIGINT)) AS dep_utc, z.tzone
     FROM typed t LEFT JOIN zones z ON z.faa = t.dest
 )
-SELECT date || '_' || carrier || flight || '_' || origin || '_' || lpad(CAST(sched_dep_time AS VARCHAR), 4, '0')
-           AS flight_id,
+SELECT date || '_' || carrier || flight || '_' || origin || '_'
+           || lpad(CAST(sched_dep_time AS VARCHAR), 4, '0') AS flight_id,
        date, carrier, flight, tailnum, origin, dest, sched_dep_time, dep_time, sched_arr_time, arr_time,
        dep_delay, arr_delay, air_time, distance, sched_dep_utc, dep_utc,
        {_arrival("sched_dep_utc", "sched_arr_time").replace("z.tzone", "tzone")} AS sched_arr_utc,
@@ -76,7 +75,7 @@ WHERE tzone IS NOT NULL AND carrier IS NOT NULL AND origin IN ('EWR', 'JFK', 'LG
       AND (air_time IS NULL OR air_time > 0)
 QUALIFY row_number() OVER (PARTITION BY flight_id ORDER BY sched_dep_utc) = 1
 ORDER BY date, sched_dep_utc, flight_id
-"""
+"""  # noqa: S608 - composed of constants only
 
 CURATED_WEATHER_SQL = """
 SELECT origin, strftime(make_date(year, month, day), '%Y-%m-%d') AS date,
@@ -97,30 +96,29 @@ def _days(start: date, end: date) -> list[str]:
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def _read_csv(files: list[Path], types: dict[str, str]) -> str:
-    names = ", ".join(f"'{f}'" for f in files)  # paths we listed ourselves, no user input
-    columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
-    return f"read_csv([{names}], header = true, columns = {columns}, nullstr = ['', 'NA'])"
-
-
-def run(landing: Path, out: Path, start: date, end: date, threads: int | None = None) -> dict[str, int]:
+def run(landing: Path, out: Path, start: date, end: date) -> dict[str, int]:
     """Write every daily table for [start, end] under `out/<table>/date=<day>/`; curated row counts."""
     days = _days(start, end)
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")
-    if threads:
-        conn.execute(f"SET threads = {int(threads)}")
-    conn.execute(f"CREATE TEMP VIEW raw_flights AS SELECT * FROM {_read_csv([landing / 'flights' / f'{d}.csv' for d in days], _FLIGHT_TYPES)}")  # noqa: E501, S608
-    conn.execute(f"CREATE TEMP VIEW raw_weather AS SELECT * FROM {_read_csv([landing / 'weather' / f'{d}.csv' for d in days], _WEATHER_TYPES)}")  # noqa: E501, S608
-    conn.execute(f"CREATE TEMP TABLE airports AS SELECT * FROM read_csv('{landing / 'airports.csv'}', header = true)")
-    conn.execute(f"CREATE TEMP TABLE planes AS SELECT * FROM read_csv('{landing / 'planes.csv'}', header = true)")
-    supplement = domain_config()["timezone_supplement"]
+    conn.execute("SET enable_progress_bar = false")
+    na = ["", "NA"]
+    for name, types in (("flights", _FLIGHT_TYPES), ("weather", _WEATHER_TYPES)):
+        files = [str(landing / name / f"{day}.csv") for day in days]
+        conn.read_csv(files, header=True, dtype=types, na_values=na).to_view(f"raw_{name}")
+    for name in ("airports", "planes"):
+        conn.read_csv(str(landing / f"{name}.csv"), header=True, na_values=na).to_table(name)
     conn.execute("CREATE TEMP TABLE zones (faa VARCHAR, tzone VARCHAR)")
-    conn.executemany("INSERT INTO zones VALUES (?, ?)", sorted(supplement.items()))
-    conn.execute("INSERT INTO zones SELECT faa, tzone FROM airports WHERE tzone IS NOT NULL AND faa NOT IN (SELECT faa FROM zones)")  # noqa: E501
+    conn.executemany(
+        "INSERT INTO zones VALUES (?, ?)", sorted(domain_config()["timezone_supplement"].items())
+    )
+    conn.execute(
+        "INSERT INTO zones SELECT faa, tzone FROM airports "
+        "WHERE tzone IS NOT NULL AND faa NOT IN (SELECT faa FROM zones)"
+    )
     conn.execute(f"CREATE TEMP TABLE flights AS {CURATED_FLIGHTS_SQL}")
     conn.execute(f"CREATE TEMP TABLE weather AS {CURATED_WEATHER_SQL}")
-    on_time = str(serving.sql_params()["on_time_min"])
+    on_time = str(int(serving.sql_params()["on_time_min"]))
     queries = {
         "curated_flights": "SELECT * FROM flights",
         "curated_weather": "SELECT * FROM weather",
@@ -129,12 +127,14 @@ def run(landing: Path, out: Path, start: date, end: date, threads: int | None = 
         "flight_delay_features": serving.FLIGHT_FEATURES_SQL,
     }
     out.mkdir(parents=True, exist_ok=True)
-    rows = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ("flights", "weather")}
+    rows = {name: len(conn.table(name)) for name in ("flights", "weather")}
     for table, sql in queries.items():
-        target = out / table
-        conn.execute(
-            f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY (date), COMPRESSION zstd, "
-            "WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)"
+        conn.sql(sql).write_parquet(
+            str(out / table),
+            compression="zstd",
+            partition_by=["date"],
+            write_partition_columns=True,
+            overwrite=True,
         )
     conn.close()
     return rows

@@ -71,7 +71,8 @@ def test_chunked_history_publishes_what_the_one_year_path_does(tmp_path: Path) -
         "PLATFORM_HISTORY_START": "2012-12-01",
     }
     argv = [
-        str(Path(sys.executable).with_name("platform")), "backfill", "--start", HISTORY[0], "--end", HISTORY[1],
+        str(Path(sys.executable).with_name("platform")), "backfill",
+        "--start", HISTORY[0], "--end", HISTORY[1],
         "--chunk-days", "2", "--workers", "2", "--module", "benchmarks.locations.platform_history",
         "--logs", str(tmp_path / "logs"),
     ]  # fmt: skip

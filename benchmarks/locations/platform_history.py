@@ -25,7 +25,8 @@ def stretched(definitions: dg.Definitions, start: str, end: str = "2014-01-01") 
         return spec
 
     assets = [
-        a.map_asset_specs(widen) if isinstance(a, dg.AssetsDefinition) else a for a in definitions.assets or []
+        a.map_asset_specs(widen) if isinstance(a, dg.AssetsDefinition) else a
+        for a in definitions.assets or []
     ]
     return dg.Definitions(
         assets=assets,

@@ -138,7 +138,9 @@ def _serving(name: str, sql: str) -> dg.AssetsDefinition:
     backfill_policy=_SINGLE,
 )
 def flight_delay_features(flights: Any, weather: Any, planes: pd.DataFrame) -> pd.DataFrame:
-    return _sql(serving.FLIGHT_FEATURES_SQL, flights=_frames(flights), weather=_frames(weather), planes=planes)
+    return _sql(
+        serving.FLIGHT_FEATURES_SQL, flights=_frames(flights), weather=_frames(weather), planes=planes
+    )
 
 
 defs = dg.Definitions(
@@ -155,5 +157,9 @@ defs = dg.Definitions(
         flight_delay_features,
     ],
     executor=dg.in_process_executor,
-    resources={"io_manager": PartitionedParquetIOManager(base_path=UPath(os.environ.get("PLATFORM_LAKE_URL", ".")) / "peer")},
+    resources={
+        "io_manager": PartitionedParquetIOManager(
+            base_path=UPath(os.environ.get("PLATFORM_LAKE_URL", ".")) / "peer"
+        )
+    },
 )

@@ -31,6 +31,8 @@ import dagster as dg
 
 DEFAULT_MODULE = "platform_assets.definitions"
 ZONE_TAG = "zone"
+# Each run's events are in the instance (UI, `dagster` CLI); its log file keeps warnings and errors.
+_QUIET = '{"loggers": {"console": {"config": {"log_level": "WARNING"}}}}'
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def run_slots(instance: dg.DagsterInstance) -> int | None:
 def _materialize_argv(module: str, keys: Sequence[str], chunk: Chunk | None) -> list[str]:
     dagster = str(Path(sys.executable).with_name("dagster"))
     argv = [dagster, "asset", "materialize", "-m", module, "--select", ",".join(f"key:{k}" for k in keys)]
+    argv += ["--config-json", _QUIET]
     if chunk is not None:
         argv += ["--partition-range", str(chunk)]
     return argv
@@ -212,7 +215,9 @@ def add_backfill_command(commands: argparse._SubParsersAction, day: Callable[[st
     backfill.add_argument("--end", type=day, required=True, help="last day (inclusive)")
     backfill.add_argument("--chunk-days", type=int, default=31, help="partitions per run (default 31)")
     backfill.add_argument("--workers", type=int, default=1, help="runs at once (capped by the run queue)")
-    backfill.add_argument("--module", default=DEFAULT_MODULE, help="code location module (default: the platform)")
+    backfill.add_argument(
+        "--module", default=DEFAULT_MODULE, help="code location module (default: the platform)"
+    )
     backfill.add_argument("--skip-reference", action="store_true", help="do not rebuild the reference assets")
     backfill.add_argument("--logs", type=Path, help="folder for each run's log (default: under DAGSTER_HOME)")
     backfill.set_defaults(func=cmd_backfill)
