@@ -151,7 +151,10 @@ def run_backfill(
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, not {workers}")
 
-    defs = import_module(module).defs
+    try:
+        defs = import_module(module).defs
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"--module {module}: not a code location with a `defs` object ({error})") from None
     reference_keys, daily_keys = backfill_selection(defs)
     slots = run_slots(dg.DagsterInstance.get())
     allowed = min(workers, slots) if slots else workers
