@@ -26,13 +26,13 @@ KEYS = {
 
 
 def _normal(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(series) or series.dtype == "boolean":
-        return series.astype("float64")
-    if pd.api.types.is_numeric_dtype(series):
+    """Numbers as floats (NaN for missing); everything else as text with one spelling of missing."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype("float64")
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype(str)
-    return series.astype(str).replace({"<NA>": "None", "nan": "None", "NaT": "None"})
+        series = series.dt.tz_convert("UTC")
+    missing = series.isna().to_numpy()
+    return pd.Series(["None" if m else str(v) for v, m in zip(series.astype(object), missing, strict=True)])
 
 
 def differences(floor_dir: Path, lake_url: str, days: list[str]) -> list[str]:

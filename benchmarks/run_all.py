@@ -18,7 +18,6 @@ append to; empty: print only). Work happens in a temporary folder, deleted at th
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -166,10 +165,25 @@ class Bench:
             self.report.note(f"    {line}")
         if done.returncode != 0:
             self.report.note(f"    stderr: {done.stderr.strip()[-800:]}")
-        for key in ("p50", "p95"):
-            match = re.search(rf"{key}\D*?([0-9]+(?:\.[0-9]+)?)\s*s", done.stdout)
-            if match and name.startswith("incremental"):
-                self.record(f"incremental_{key}", f"incremental day {key}", float(match.group(1)))
+        self._parse(done.stdout)
+
+    def _parse(self, stdout: str) -> None:
+        """The scripts' machine-readable last lines (`INCREMENTAL_DAY {json}`, `catalog_requests k=v ...`)."""
+        import json
+
+        for line in stdout.splitlines():
+            if line.startswith("INCREMENTAL_DAY "):
+                found = json.loads(line.split(" ", 1)[1])
+                for key in ("p50", "p95"):
+                    if f"{key}_s" in found:
+                        self.record(f"incremental_{key}", f"incremental day {key}", float(found[f"{key}_s"]))
+            if line.startswith("catalog_requests "):
+                for pair in line.split()[1:]:
+                    name, _, value = pair.partition("=")
+                    if value.replace(".", "", 1).isdigit():
+                        self.record(
+                            f"catalog_{name}", f"catalog S3 requests, {name}", float(value), "requests"
+                        )
 
     def incremental(self) -> None:
         self._script("incremental_day.py", "incremental day (landed day -> serving published)")

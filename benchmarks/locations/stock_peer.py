@@ -41,6 +41,8 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if not context.has_asset_partitions or len(context.asset_partition_keys) == 1:
+            if isinstance(obj, dict):  # a raw asset returns {partition: frame}, here of one partition
+                obj = obj[context.asset_partition_key]
             return super().handle_output(context, obj)
         paths = self._get_paths_for_partitions(context)
         parts = obj if isinstance(obj, dict) else dict(iter(obj.groupby("date", sort=False)))
