@@ -217,6 +217,7 @@ class Bench:
         self.report.note(f"disk after landing: {shutil.disk_usage(self.work).free / 2**30:.0f} GiB free")
         seconds, peak = self._chunked(lake, "history", first, end, self.workers)
         label = f"scale: {first}..{end}, chunks of {self.chunk_days} days, {self.workers} workers"
+        self.figures["scale_years"] = (end - first).days / 365.25
         self.record("scale", label, seconds)
         self.record("scale_rss", "scale: peak RSS (process tree)", peak, "MiB")
         shutil.rmtree(lake, ignore_errors=True)
@@ -236,7 +237,15 @@ class Bench:
         with log.open("wb") as out:
             process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
             memory = TreeMemory(process.pid)
-            code = memory.wait(process)
+            try:
+                code = memory.wait(process)
+            except KeyboardInterrupt:
+                done = log.read_text().count(" done in ")
+                self.report.note(
+                    f"{name}: stopped after {time.perf_counter() - began:.0f} s with {done} chunk(s) of "
+                    f"{self.chunk_days} days done, peak RSS so far {memory.peak_mb:.0f} MiB"
+                )
+                raise
         if code != 0:
             raise RuntimeError(f"chunked backfill {name} failed:\n{log.read_text()[-3000:]}")
         return time.perf_counter() - began, memory.peak_mb
