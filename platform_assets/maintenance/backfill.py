@@ -16,13 +16,14 @@ a chunk that fails stops new chunks from starting and names its log."""
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -118,6 +119,16 @@ def run_slots(instance: dg.DagsterInstance) -> int | None:
     return min(limits) if limits else None
 
 
+def _plan(module: str) -> tuple[list[str], list[str], int | None]:
+    from importlib import import_module
+
+    try:
+        defs = import_module(module).defs
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"--module {module}: not a code location with a `defs` object ({error})") from None
+    return (*backfill_selection(defs), run_slots(dg.DagsterInstance.get()))
+
+
 def _materialize_argv(module: str, keys: Sequence[str], chunk: Chunk | None) -> list[str]:
     dagster = str(Path(sys.executable).with_name("dagster"))
     argv = [dagster, "asset", "materialize", "-m", module, "--select", ",".join(f"key:{k}" for k in keys)]
@@ -146,17 +157,13 @@ def run_backfill(
     say: Callable[[str], object] = print,
 ) -> BackfillReport:
     """Reference assets once, then every chunk as its own run, `workers` at a time."""
-    from importlib import import_module
-
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, not {workers}")
 
-    try:
-        defs = import_module(module).defs
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"--module {module}: not a code location with a `defs` object ({error})") from None
-    reference_keys, daily_keys = backfill_selection(defs)
-    slots = run_slots(dg.DagsterInstance.get())
+    # Planned in a short-lived process: the code location's import would otherwise stay
+    # resident in this one for the whole backfill, beside the runs' own memory.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as planner:
+        reference_keys, daily_keys, slots = planner.submit(_plan, module).result()
     allowed = min(workers, slots) if slots else workers
     if allowed < workers:
         say(f"the instance's run queue allows {allowed} run(s) of a zone at once: using {allowed} worker(s)")
