@@ -136,6 +136,10 @@ def targets(f: dict[str, float]) -> list[str]:
         ratio = f["scale_rss"] / f["platform_rss"]
         out.append(f"scale peak RSS / one-year peak RSS: {ratio:.2f} x (target <= 1.2 x): "
                    f"{'MET' if ratio <= 1.2 else 'NOT MET'}")  # fmt: skip
+    if "speedup_w1_rss" in f and "platform_rss" in f:
+        ratio = f["speedup_w1_rss"] / f["platform_rss"]
+        out.append(f"chunked, one worker: peak RSS / one-year single-run peak: {ratio:.2f} x "
+                   f"(target <= 1.2 x): {'MET' if ratio <= 1.2 else 'NOT MET'}")  # fmt: skip
     speedup = _ratio(f, "speedup_w1", "speedup_w2")
     if speedup is not None:
         out.append(f"two run workers vs one: {speedup:.2f} x faster")

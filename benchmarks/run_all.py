@@ -205,8 +205,14 @@ class Bench:
         for workers in (1, self.workers):
             lake_w = self.work / f"speedup-{workers}"
             land_history(LakeStorage.from_url(str(lake_w)), span_first, span_end)
-            took, _ = self._chunked(lake_w, f"speedup-{workers}", span_first, span_end, workers)
+            took, peak = self._chunked(lake_w, f"speedup-{workers}", span_first, span_end, workers)
             self.record(f"speedup_w{workers}", f"{self.speedup_days} days chunked, {workers} worker(s)", took)
+            self.record(
+                f"speedup_w{workers}_rss",
+                f"{self.speedup_days} days chunked, {workers} worker(s), peak RSS",
+                peak,
+                "MiB",
+            )
             shutil.rmtree(lake_w, ignore_errors=True)
         lake = self.work / "history"
         began = time.perf_counter()
