@@ -79,9 +79,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## bench: full-year backfill timings against a plain pandas baseline (slow)
-bench: $(STAMP)
-	$(BIN)/python benchmarks/backfill_year.py
+## bench: every figure of issue 17 (floors, peer, platform, incremental day, scale, catalog
+## requests), printed and appended to benchmarks/RESULTS.md (slow: ~1 h for everything).
+## Knobs: BENCH_PARTS=floor,dagster,postgres,peer,platform,incremental,catalog,scale
+## BENCH_QUICK=1 BENCH_START= BENCH_END= BENCH_CHUNK_DAYS= BENCH_WORKERS= BENCH_SCALE_YEARS=
+## BENCH_SPEEDUP_DAYS= BENCH_RESULTS= (empty: print only). PostgreSQL comes from Debian.
+bench: $(STAMP) test-system-packages
+	@start=$$(date +%s); PYTHONPATH=$(CURDIR) $(BIN)/python -m benchmarks.run_all; \
+		echo "make bench: $$(( $$(date +%s) - start )) s in all"
 
 ## lock: re-resolve dependencies from pyproject.toml into requirements.lock (runtime + dev)
 ## and requirements-runtime.lock (what the image installs: the same pins, runtime only)

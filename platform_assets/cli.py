@@ -336,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.scaffold import add_new_domain_command
 
     add_new_domain_command(commands)
+    from platform_assets.maintenance.backfill import add_backfill_command
+
+    add_backfill_command(commands, _day)
     return parser
 
 
