@@ -6,7 +6,6 @@ import os
 import dagster as dg
 from pydantic import PrivateAttr
 
-from platform_assets import logs
 from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
@@ -55,7 +54,6 @@ class LakeResource(dg.ConfigurableResource):
         from platform_assets.governance.identity import run_identity
 
         run = context.run
-        logs.bind_run(context.run_id if run is not None else None)
         if run is not None:
             keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
             self._identity = run_identity(dict(run.tags), [key.path[0] for key in keys])
@@ -70,9 +68,6 @@ class LakeResource(dg.ConfigurableResource):
             "`export DAGSTER_HOME=$PWD/.dagster_home` in the repository (as `make dev` does), "
             f"or set {ALLOW_THROWAWAY_INSTANCE_ENV}=1 to write anyway."
         )
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        logs.bind_run(None)
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
