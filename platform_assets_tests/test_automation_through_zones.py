@@ -85,9 +85,10 @@ def test_the_landing_sensor_can_target_what_it_requests_and_the_key_is_enforced(
     assert SCORES not in zone_plan(defs.assets or []).order
 
     def targeted(definitions: dg.Definitions) -> set[dg.AssetKey]:
-        """What the daemon lets the landing sensor's run requests select."""
-        job = definitions.resolve_job_def(definitions.resolve_sensor_def("landing_sensor").job_name)
-        return set(job.asset_layer.executable_asset_keys)
+        """What the daemon lets the landing sensor's run requests select (its jobs, one per calendar)."""
+        sensor = definitions.resolve_sensor_def("landing_sensor")
+        jobs = [definitions.resolve_job_def(target.job_name) for target in sensor.targets]
+        return {key for job in jobs for key in job.asset_layer.executable_asset_keys}
 
     assert {RAW_FLIGHTS, CURATED_FLIGHTS, *SERVING, FEATURES} <= targeted(defs)
     settings = AutomationSettings.from_mapping({"landing": {"through_zones": False}})
