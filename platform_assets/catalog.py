@@ -274,9 +274,7 @@ class Catalog:
         try:
             layout.asset_path(parts)
         except layout.AssetPathError as error:
-            raise CatalogError(
-                f"{asset!r} is not an asset name like '<zone>/<name>': {error}"
-            ) from None
+            raise CatalogError(f"{asset!r} is not an asset name like '<zone>/<name>': {error}") from None
         if parts[0] not in layout.ASSET_ZONES:
             raise CatalogError(f"{asset!r} is not in a readable zone ({', '.join(layout.ASSET_ZONES)})")
         return parts

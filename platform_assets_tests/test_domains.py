@@ -61,6 +61,10 @@ def test_both_domains_load_in_one_definitions(defs: dg.Definitions) -> None:
         "2013-01-01",
         "2013-12-31",
     )
+    # Automation and freshness come from the platform's policies, by zone, not from the domain.
+    for key in (("curated", "seattle_weather"), ("serving", "seattle_weather_monthly")):
+        assert graph.get(dg.AssetKey(list(key))).automation_condition is not None, key
+    assert graph.get(dg.AssetKey(["serving", "seattle_weather_monthly"])).freshness_policy is not None
     # Every contract became an audit: one multi-check per audited asset of both domains.
     checked = {
         key.asset_key.to_user_string() for check in defs.asset_checks or [] for key in check.check_keys

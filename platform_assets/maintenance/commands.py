@@ -248,9 +248,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     promote.add_argument("--from-url", help="source lake URL (checked against its _lake.json)")
     promote.add_argument("--to-url", help="target lake URL (checked against its _lake.json)")
-    promote.add_argument(
-        "--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones"
-    )
+    promote.add_argument("--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones")
     promote.add_argument("--partitions", type=_partition_list, help="days, comma-separated")
     promote.add_argument("--start", type=_day, help="first day of a range")
     promote.add_argument("--end", type=_day, help="last day of a range (inclusive)")
@@ -263,9 +261,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     promote.set_defaults(func=cmd_promote)
 
     canary = commands.add_parser("canary", help="run the current code on a slice, beside what is published")
-    canary.add_argument(
-        "--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones"
-    )
+    canary.add_argument("--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones")
     canary.add_argument("--partitions", type=_partition_list, help="days, comma-separated")
     canary.add_argument("--auto", action="store_true", help="a representative slice computed from the lake")
     canary.add_argument("--id", help="canary id (default: start time and a random suffix)")

@@ -39,9 +39,7 @@ def expected_calibration_error(table: list[dict[str, Any]]) -> float:
     total = sum(row["count"] for row in table)
     if not total:
         return 0.0
-    gaps = (
-        row["count"] * abs(row["mean_predicted"] - row["observed_rate"]) for row in table if row["count"]
-    )
+    gaps = (row["count"] * abs(row["mean_predicted"] - row["observed_rate"]) for row in table if row["count"])
     return float(sum(gaps) / total)
 
 
