@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from platform_assets.lake.history import record_audit
 from platform_assets.lake.versions import VersionStore
 from platform_assets.maintenance.canary_slice import representative_slice
 from platform_assets.maintenance.comparison import compare_tables
-from platform_assets.maintenance.config import MaintenanceConfigError, load_config
+from platform_assets.maintenance.config import MaintenanceConfigError, load_config, parse_config
 from platform_assets_tests.conftest import Lake, local_lake
 from platform_assets_tests.staged_lake import STAGED_DAY
 
@@ -161,7 +162,7 @@ def test_the_auto_slice_covers_the_days_that_break_code(tmp_path: Path) -> None:
         _publish(store, ["curated", "flights"], day, pa.table({"date": [day] * volumes[day]}))
         cpd = pa.table({"date": [day, day], "cancelled": [cancellations[day], 0]})
         _publish(store, ["serving", "carrier_daily_performance"], day, cpd)
-    chosen = representative_slice(store, load_config().canary_slice)
+    chosen = representative_slice(store, load_config().canary_slice("flights"))
     weekdays = sorted((d for d in days if date.fromisoformat(d).weekday() < 5), key=lambda d: (volumes[d], d))
     weekends = sorted(
         (d for d in days if date.fromisoformat(d).weekday() >= 5), key=lambda d: (volumes[d], d)
@@ -209,6 +210,39 @@ def test_a_misspelt_tolerance_is_refused_by_name(tmp_path: Path) -> None:
         MaintenanceConfigError, match=r"maintenance.toml: unknown key\(s\) \['max_null_rate_chnge'\]"
     ):
         load_config(path)
+
+
+def test_domain_settings_live_in_the_domains_toml_and_are_checked_by_name() -> None:
+    """Sensitive datasets and canary slice rules come from each domain's toml; the
+    platform's file refuses them, and a domain without slice rules says so."""
+    platform = tomllib.loads(
+        (Path(__file__).parents[1] / "platform_assets/maintenance/maintenance.toml").read_text()
+    )
+    slice_rules = {
+        "volume_asset": "curated/things", "count_asset": "serving/things", "count_column": "n",
+        "timezone": "Europe/Paris", "holiday_calendar": "us_federal",
+    }  # fmt: skip
+    domains = {
+        "alpha": {"promotion": {"sensitive_assets": ["serving/people"]}, "canary": {"slice": slice_rules}},
+        "beta": {"promotion": {"sensitive_assets": ["curated/salaries"]}},
+    }
+    config = parse_config(platform, "maintenance.toml", domains)
+    assert config.sensitive_assets == {"serving/people", "curated/salaries"}
+    assert config.canary_slice("alpha").timezone == "Europe/Paris"
+    with pytest.raises(MaintenanceConfigError, match="domain 'beta' has no \\[canary.slice\\].*--partitions"):
+        config.canary_slice("beta")
+    moved = {**platform, "promotion": {**platform["promotion"], "sensitive_assets": ["serving/x"]}}
+    with pytest.raises(MaintenanceConfigError, match="belong in each domain's <name>.toml"):
+        parse_config(moved, "maintenance.toml", domains)
+    typo = {"alpha": {"canary": {"slice": {**slice_rules, "count_colum": "n"}}}}
+    with pytest.raises(
+        MaintenanceConfigError, match=r"domains/alpha/alpha.toml: unknown key\(s\) \['count_colum'\]"
+    ):
+        parse_config(platform, "maintenance.toml", typo)
+    # The shipped domains: flights declares both, and its sensitive dataset is enforced.
+    shipped = load_config()
+    assert "serving/flight_delay_features" in shipped.sensitive_assets
+    assert shipped.canary_slice("flights").volume_asset == "curated/flights"
 
 
 def test_promotion_and_canary_refuse_bad_input_without_a_traceback(

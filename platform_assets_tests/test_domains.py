@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -108,6 +109,30 @@ def test_no_platform_module_imports_or_names_a_domain(defs: dg.Definitions) -> N
                 for number, line in enumerate(text.splitlines(), start=1):
                     if re.search(rf"\b{re.escape(name)}\b", line, flags=re.IGNORECASE):
                         problems.append(f"{rel}:{number}: names {domain}'s {name!r}: {line.strip()}")
+    assert problems == []
+
+
+def _values(node: object) -> list[str]:
+    """Every string in a parsed TOML document: keys and values, not comments."""
+    if isinstance(node, dict):
+        return [text for key, value in node.items() for text in (str(key), *_values(value))]
+    if isinstance(node, list):
+        return [text for item in node for text in _values(item)]
+    return [str(node)]
+
+
+def test_no_platform_configuration_names_a_domain(defs: dg.Definitions) -> None:
+    """What depends on a domain's data (sensitive datasets, canary slice rules, quality
+    limits per asset) is set in the domain's toml, never in a platform file."""
+    words = _domain_words(defs)
+    problems = []
+    for path in sorted(p for p in PACKAGE.rglob("*.toml") if "domains" not in p.relative_to(PACKAGE).parts):
+        for text in _values(tomllib.loads(path.read_text())):
+            for domain, names in words.items():
+                named = [n for n in names if re.search(rf"\b{re.escape(n)}\b", text, flags=re.IGNORECASE)]
+                problems += [
+                    f"{path.relative_to(PACKAGE.parent)}: names {domain}'s {n!r}: {text}" for n in named
+                ]
     assert problems == []
 
 

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from platform_assets.domains import DEFAULT_DOMAIN, domain_names
 from platform_assets.governance.regions import RegionError
 from platform_assets.lake import layout
 from platform_assets.lake.history import lake_assets
@@ -214,7 +215,7 @@ def cmd_canary(args: argparse.Namespace) -> int:
         storage = lake.storage()
         select = selected_assets(storage, args.select)
         if args.auto:
-            days = representative_slice(lake.versions(), config.canary_slice)
+            days = representative_slice(lake.versions(), config.canary_slice(args.domain))
         else:
             days = {day: ["named"] for day in args.partitions}
         canary_id = args.id or new_canary_id()
@@ -264,6 +265,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     canary.add_argument("--select", nargs="+", required=True, help="asset keys (<zone>/<name>) or zones")
     canary.add_argument("--partitions", type=_partition_list, help="days, comma-separated")
     canary.add_argument("--auto", action="store_true", help="a representative slice computed from the lake")
+    canary.add_argument(
+        "--domain",
+        default=DEFAULT_DOMAIN,
+        choices=domain_names(),
+        help=f"whose [canary.slice] rules --auto follows (default {DEFAULT_DOMAIN})",
+    )
     canary.add_argument("--id", help="canary id (default: start time and a random suffix)")
     canary.add_argument(
         "--out", default="canary-reports", help="local folder for the report (default: %(default)s)"

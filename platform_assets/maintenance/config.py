@@ -1,11 +1,15 @@
-"""Promotion and canary constants (maintenance.toml), read once and validated.
+"""Promotion and canary constants, read once and validated.
 
-Every key is checked against the fields below: a typo would otherwise leave a
-tolerance at its default while the file claims otherwise."""
+The platform's own (tolerances, the order of environments) are in maintenance.toml;
+what depends on the data (which datasets are sensitive, how a representative canary
+slice is picked) is in each domain's `<name>.toml`, under `[promotion]` and
+`[canary.slice]`. Every key is checked against the fields below: a typo would
+otherwise leave a tolerance at its default while the file claims otherwise."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -48,8 +52,18 @@ class MaintenanceConfig:
     canary: Tolerance
     sensitive_assets: frozenset[str]
     environment_order: tuple[str, ...]
-    canary_slice: SliceConfig
+    canary_slices: Mapping[str, SliceConfig]  # by domain
     source: str
+
+    def canary_slice(self, domain: str) -> SliceConfig:
+        """How `platform canary --auto` picks days for `domain`'s assets."""
+        if domain not in self.canary_slices:
+            known = ", ".join(sorted(self.canary_slices)) or "none"
+            raise MaintenanceConfigError(
+                f"domain {domain!r} has no [canary.slice] in its toml (domains with one: {known}); "
+                "give the days with --partitions"
+            )
+        return self.canary_slices[domain]
 
 
 def _section(data: dict[str, Any], path: str, where: str) -> dict[str, Any]:
@@ -90,7 +104,10 @@ def _build(cls: type, values: dict[str, Any], section: str, where: str, nested: 
     return cls(**out)
 
 
-def parse_config(data: dict[str, Any], where: str) -> MaintenanceConfig:
+def parse_config(
+    data: dict[str, Any], where: str, domains: Mapping[str, dict[str, Any]] | None = None
+) -> MaintenanceConfig:
+    """The platform's settings from `data`, the domains' from their tomls (or `domains`)."""
     promotion = _section(data, "promotion", where)
     canary = _section(data, "canary", where)
     tolerances = {}
@@ -105,31 +122,67 @@ def parse_config(data: dict[str, Any], where: str) -> MaintenanceConfig:
         tolerance = _build(Tolerance, values, f"{name}.tolerance", where)
         as_floats = tuple(float(q) for q in quantiles)
         tolerances[name] = Tolerance(**{**tolerance.__dict__, "quantiles": as_floats})
-    extra = sorted(set(promotion) - {"tolerance", "sensitive_assets", "environment_order"})
+    extra = sorted(set(promotion) - {"tolerance", "environment_order"})
     if extra:
-        raise MaintenanceConfigError(f"{where}: unknown key(s) {extra} in [promotion]")
-    extra = sorted(set(canary) - {"tolerance", "slice"})
+        raise MaintenanceConfigError(f"{where}: unknown key(s) {extra} in [promotion]{_MOVED}")
+    extra = sorted(set(canary) - {"tolerance"})
     if extra:
-        raise MaintenanceConfigError(f"{where}: unknown key(s) {extra} in [canary]")
-    sensitive = promotion.get("sensitive_assets", [])
+        raise MaintenanceConfigError(f"{where}: unknown key(s) {extra} in [canary]{_MOVED}")
     order = promotion.get("environment_order", [])
-    if not isinstance(sensitive, list) or not all(isinstance(s, str) for s in sensitive):
-        raise MaintenanceConfigError(f"{where}: [promotion] sensitive_assets must be a list of asset keys")
     if not isinstance(order, list) or len(order) < 2 or len(set(order)) != len(order):
         raise MaintenanceConfigError(f"{where}: [promotion] environment_order must name 2+ environments")
-    slice_config = _build(SliceConfig, _section(data, "canary.slice", where), "canary.slice", where)
-    if slice_config.holiday_calendar not in HOLIDAY_CALENDARS:
-        raise MaintenanceConfigError(
-            f"{where}: [canary.slice] holiday_calendar must be one of {HOLIDAY_CALENDARS}"
-        )
+    sensitive: set[str] = set()
+    slices: dict[str, SliceConfig] = {}
+    for domain, settings in (domains if domains is not None else _domain_settings()).items():
+        found, slice_config = parse_domain_settings(settings, f"domains/{domain}/{domain}.toml")
+        sensitive |= found
+        if slice_config is not None:
+            slices[domain] = slice_config
     return MaintenanceConfig(
         promotion=tolerances["promotion"],
         canary=tolerances["canary"],
         sensitive_assets=frozenset(sensitive),
         environment_order=tuple(order),
-        canary_slice=slice_config,
+        canary_slices=slices,
         source=where,
     )
+
+
+# Said when a platform file still carries a domain's settings.
+_MOVED = " (sensitive_assets and [canary.slice] belong in each domain's <name>.toml)"
+
+
+def parse_domain_settings(data: dict[str, Any], where: str) -> tuple[set[str], SliceConfig | None]:
+    """A domain toml's sensitive datasets and canary slice rules (both optional)."""
+    promotion = data.get("promotion", {})
+    extra = sorted(set(promotion) - {"sensitive_assets"})
+    if extra:
+        raise MaintenanceConfigError(f"{where}: unknown key(s) {extra} in [promotion]")
+    sensitive = promotion.get("sensitive_assets", [])
+    if not isinstance(sensitive, list) or not all(
+        isinstance(s, str) and s.count("/") == 1 for s in sensitive
+    ):
+        raise MaintenanceConfigError(
+            f"{where}: [promotion] sensitive_assets must be a list of asset keys like '<zone>/<name>'"
+        )
+    canary = data.get("canary", {})
+    extra = sorted(set(canary) - {"slice"})
+    if extra:
+        raise MaintenanceConfigError(f"{where}: unknown key(s) {extra} in [canary]")
+    if "slice" not in canary:
+        return set(sensitive), None
+    slice_config = _build(SliceConfig, canary["slice"], "canary.slice", where)
+    if slice_config.holiday_calendar not in HOLIDAY_CALENDARS:
+        raise MaintenanceConfigError(
+            f"{where}: [canary.slice] holiday_calendar must be one of {HOLIDAY_CALENDARS}"
+        )
+    return set(sensitive), slice_config
+
+
+def _domain_settings() -> dict[str, dict[str, Any]]:
+    from platform_assets.domains import domain_names, domain_toml
+
+    return {domain: domain_toml(domain) for domain in domain_names()}
 
 
 def load_config(path: Path | str | None = None) -> MaintenanceConfig:
