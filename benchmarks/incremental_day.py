@@ -69,6 +69,24 @@ def _runs(home: Path) -> int:
         return instance.get_runs_count()
 
 
+def _stages(home: Path, landed: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per day, seconds from landing to its run's creation (the sensor tick), start and end."""
+    import dagster as dg
+
+    out: dict[str, dict[str, float]] = {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for record in instance.get_run_records(dg.RunsFilter(tags={"platform/trigger": "landing"})):
+            day = record.dagster_run.tags.get("dagster/partition")
+            if day not in landed or not record.start_time or not record.end_time:
+                continue
+            out[day] = {
+                "tick_s": round(record.create_timestamp.timestamp() - landed[day], 2),
+                "start_s": round(record.start_time - landed[day], 2),
+                "end_s": round(record.end_time - landed[day], 2),
+            }
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,6 +98,7 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows in a log as it happens
     if args.days < 1:
         parser.error("--days must be at least 1")
     first = date.fromisoformat(args.start)
@@ -119,6 +138,7 @@ def main() -> int:
                 landed[day] = time.time()
             published = _wait(store, days, SERVING, DAY_TIMEOUT_S)
             runs = _runs(home) - runs_before
+            stages = _stages(home, landed)
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -130,7 +150,12 @@ def main() -> int:
         if at is not None:
             latencies[day] = at - landed[day]
         shown = f"{latencies[day]:6.1f} s" if day in latencies else "  not published"
-        print(f"{day}: landed {datetime.fromtimestamp(landed[day], UTC):%H:%M:%S} -> serving {shown}")
+        stage = stages.get(day)
+        run = ""
+        if stage:
+            run = f" (run created +{stage['tick_s']} s, started +{stage['start_s']} s,"
+            run += f" ended +{stage['end_s']} s)"
+        print(f"{day}: landed {datetime.fromtimestamp(landed[day], UTC):%H:%M:%S} -> serving {shown}{run}")
     values = list(latencies.values())
     summary = {
         "days": len(days),
