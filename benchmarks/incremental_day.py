@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -99,6 +100,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows in a log as it happens
+    # A timeout's SIGTERM unwinds like Ctrl-C, so `dagster dev` and its daemon are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.days < 1:
         parser.error("--days must be at least 1")
     first = date.fromisoformat(args.start)
