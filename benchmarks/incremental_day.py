@@ -6,8 +6,9 @@ with the repository's dagster.yaml and a fresh local lake, every sensor as shipp
 day with the reference tables and waits for the platform to build it (the cold
 start is not measured), then lands `--days` consecutive days, one every `--every`
 seconds, the way `platform land` does. A day's latency is from the moment its files
-are in landing to the latest `published_at` of its serving partitions' publish
-pointers: landed -> raw -> curated -> serving, audits and publish included.
+are in landing until every one of its serving partitions has been published (the first
+publish after landing in each publish pointer's history): landed -> raw -> curated ->
+serving, audits and publish included.
 
     .venv/bin/python benchmarks/incremental_day.py [--days 10] [--every 15] [--start 2013-02-01]
 
@@ -34,24 +35,34 @@ SEED_TIMEOUT_S = 600
 DAY_TIMEOUT_S = 300
 
 
-def _published_at(store, day: str, assets: tuple[str, ...]) -> float | None:
-    """When the last of the day's serving partitions was published (epoch seconds), or None."""
+def _published_at(store, day: str, assets: tuple[str, ...], since: float) -> float | None:
+    """When the last of the day's serving partitions was first published after `since`
+    (epoch seconds), or None. The first publish, from the pointer's history: a later
+    rebuild of an already served partition (automation re-running it) is not latency."""
     latest = 0.0
     for name in assets:
         pointer = store.pointer(["serving", name], day)
-        if pointer is None:
+        moments = [
+            datetime.fromisoformat(entry["at"]).timestamp()
+            for entry in (pointer or {}).get("history", [])
+            if entry.get("event") == "publish"
+        ]
+        moments = [m for m in moments if m >= since]
+        if not moments:
             return None
-        latest = max(latest, datetime.fromisoformat(pointer["published_at"]).timestamp())
+        latest = max(latest, min(moments))
     return latest
 
 
-def _wait(store, days: list[str], assets: tuple[str, ...], timeout_s: float) -> dict[str, float | None]:
+def _wait(
+    store, days: list[str], assets: tuple[str, ...], timeout_s: float, since: dict[str, float]
+) -> dict[str, float | None]:
     deadline = time.monotonic() + timeout_s
     found: dict[str, float | None] = dict.fromkeys(days)
     while time.monotonic() < deadline:
         for day in days:
             if found[day] is None:
-                found[day] = _published_at(store, day, assets)
+                found[day] = _published_at(store, day, assets, since.get(day, 0.0))
         if all(v is not None for v in found.values()):
             break
         time.sleep(0.5)
@@ -125,7 +136,7 @@ def main() -> int:
         with dagster_dev(home, {"PLATFORM_LAKE_URL": lake_url}):
             began = time.monotonic()
             land(storage, date.fromisoformat(seed), date.fromisoformat(seed))
-            if _wait(store, [seed], SERVING, SEED_TIMEOUT_S)[seed] is None:
+            if _wait(store, [seed], SERVING, SEED_TIMEOUT_S, {})[seed] is None:
                 print(
                     f"seed day {seed} never reached serving; see {home / 'dagster-dev.log'}", file=sys.stderr
                 )
@@ -139,7 +150,7 @@ def main() -> int:
                     time.sleep(max(0.0, landed[days[index - 1]] + args.every - time.time()))
                 land(storage, date.fromisoformat(day), date.fromisoformat(day))
                 landed[day] = time.time()
-            published = _wait(store, days, SERVING, DAY_TIMEOUT_S)
+            published = _wait(store, days, SERVING, DAY_TIMEOUT_S, landed)
             runs = _runs(home) - runs_before
             stages = _stages(home, landed)
     finally:
