@@ -29,6 +29,24 @@ BYTES = "bytes"
 ENV = "env"
 
 
+def current_run_id() -> str | None:
+    """The run whose step is executing this code, if any.
+
+    Dagster keeps the step's context for the whole step: the asset or check function,
+    and the IO manager's reads and writes it triggers. Code that has no context at hand
+    (a storage retry deep in a write) is attributed through it. Threads the platform
+    starts inside a step copy the caller's context (`lake.history.parallel_map`)."""
+    dagster = sys.modules.get("dagster")
+    if dagster is None:  # no run executes in a process that never imported Dagster
+        return None
+    for current in (dagster.AssetExecutionContext.get, dagster.AssetCheckExecutionContext.get):
+        try:
+            return current().run.run_id
+        except dagster.DagsterInvariantViolationError:
+            continue
+    return None
+
+
 def get_logger() -> logging.Logger:
     """The platform logger, writing one JSON object per line to stderr.
 
@@ -49,7 +67,10 @@ def record(event: str, level: int = logging.INFO, **fields: Any) -> dict[str, An
     """The record as a dict: fixed envelope first, then the caller's fields (None dropped).
 
     `env` is in every record, as it is in every metric sample and manifest (`config.env`),
-    so a log search, a dashboard and a manifest can be joined on it and on `run_id`."""
+    so a log search, a dashboard and a manifest can be joined on it and on `run_id`,
+    which a record logged inside a run gets even when its caller did not pass one."""
+    if fields.get(RUN_ID) is None:
+        fields[RUN_ID] = current_run_id()
     return {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "level": logging.getLevelName(level).lower(),

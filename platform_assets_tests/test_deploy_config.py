@@ -11,6 +11,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import yaml
 
 from platform_assets.lake.provenance import code_provenance
 from platform_assets.settings import REQUIRE_EXPLICIT_ENV
+from platform_assets_tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -201,3 +205,70 @@ def test_image_installs_runtime_dependencies_only_as_a_non_root_user(monkeypatch
     monkeypatch.setenv("PLATFORM_GIT_COMMIT", "abc123")
     facts = code_provenance.__wrapped__()
     assert facts["image_id"] == "platform-assets:abc123" and facts["git_commit"] == "abc123"
+
+
+def _exporter_manifest() -> dict[str, dict[str, Any]]:
+    documents = yaml.safe_load_all((DEPLOY / "helm" / "exporter.yaml").read_text())
+    return {doc["kind"]: doc for doc in documents}
+
+
+def test_kubernetes_exporter_runs_what_compose_runs_with_the_code_servers_environment(
+    compose: dict[str, Any],
+) -> None:
+    manifest, values = _exporter_manifest(), _yaml(DEPLOY / "helm" / "values.yaml")
+    pod = manifest["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    command = compose["services"]["exporter"]["command"]
+    assert container["command"] == (command.split() if isinstance(command, str) else command)
+    port = int(container["command"][container["command"].index("--port") + 1])
+    # Prometheus's scrape target, the container, the probes and the Service agree on the port.
+    scraped = _yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"][0]["static_configs"][0]
+    assert {int(t.rsplit(":", 1)[1]) for t in scraped["targets"]} == {port}
+    assert [p["containerPort"] for p in container["ports"]] == [port]
+    assert manifest["Service"]["spec"]["ports"][0]["port"] == port
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    # The code server's environment: same PLATFORM_ENV, config maps and secrets.
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PLATFORM_ENV"] == code["env"]["PLATFORM_ENV"]
+    sources = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
+    assert sources == {m["name"] for m in code["envConfigMaps"] + code["envSecrets"]}
+    # The instance's password comes from the environment the instance file names.
+    assert "DAGSTER_PG_PASSWORD" in env and "DAGSTER_PG_PASSWORD" in (DEPLOY / "dagster.yaml").read_text()
+    # Its own service account, declared here, not one of the chart's roles; non-root; requests.
+    account = manifest["ServiceAccount"]["metadata"]["name"]
+    assert pod["serviceAccountName"] == account
+    assert account not in (DEPLOY / "helm" / "values.yaml").read_text()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert set(container["resources"]["requests"]) == {"cpu", "memory"}
+
+
+def test_the_exporter_command_of_the_manifest_serves_its_probe_path(tmp_path: Path) -> None:
+    """The probes point at a path the real exporter answers."""
+
+    (container,) = _exporter_manifest()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    port = free_port()
+    argv = list(container["command"])
+    argv[argv.index("--host") + 1] = "127.0.0.1"  # a test binds loopback only
+    argv[argv.index("--port") + 1] = str(port)
+    (tmp_path / "home").mkdir()
+    env = {**os.environ, "PLATFORM_ENV": "dev", "PLATFORM_LAKE_URL": str(tmp_path / "lake")}
+    env["DAGSTER_HOME"] = str(tmp_path / "home")
+    script = Path(sys.executable).with_name(argv[0])  # the venv's console script
+    process = subprocess.Popen([str(script), *argv[1:]], env=env, stderr=subprocess.PIPE)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    body = response.read().decode()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert time.monotonic() < deadline, "the exporter never answered its probe path"
+                time.sleep(0.5)
+        assert response.status == 200 and "platform_exporter_refresh_timestamp_seconds" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -29,6 +29,7 @@ from platform_assets_tests import expected
 pytestmark = pytest.mark.integration
 
 DAY = "2013-01-01"
+NEXT_DAY = "2013-01-02"
 SERVING = ["carrier_daily_performance", "route_daily", "flight_delay_features"]
 # Generous: on a shared, loaded host one day's raw -> curated -> serving runs took minutes.
 TIMEOUT_S = 900
@@ -161,5 +162,12 @@ def test_staging_stack_serves_a_landed_day_through_faults(tmp_path: Path) -> Non
         got = served.set_index("carrier").sort_index()
         assert list(got.index) == list(want.index)
         pd.testing.assert_series_equal(got["flights"], want["flights"], check_dtype=False)
+
+        # The next day, with no faults: the staging latency an operator should expect.
+        landed_at = time.monotonic()
+        subprocess.run([_bin("platform"), "land", "--start", NEXT_DAY, "--quiet"], env=stack.env, check=True)  # noqa: S603
+        pointers = [f"platform/serving/{name}/date={NEXT_DAY}/_published.json" for name in SERVING]
+        _wait(lambda: set(pointers) <= set(_keys(stack)), f"{NEXT_DAY} not published in serving", stack)
+        print(f"staging landing-to-serving latency: {time.monotonic() - landed_at:.0f}s")
     finally:
         stack.stop()

@@ -11,6 +11,7 @@ Dagster instance; only `report_rollback` talks to one."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -47,12 +48,16 @@ class RollbackError(VersionError):
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int = READ_WORKERS) -> list[R]:
     """`fn` over `items` in order, concurrently: object-store reads are latency-bound, and
-    reading a year of pointers one after another is what makes catalogs feel slow."""
+    reading a year of pointers one after another is what makes catalogs feel slow.
+
+    Each call runs in a copy of the caller's context, so what it logs inside a run still
+    names the run (`logs.current_run_id`)."""
     items = list(items)
     if len(items) <= 1:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
+        calls = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        return [call.result() for call in calls]
 
 
 def parse_time(value: str | datetime) -> datetime:

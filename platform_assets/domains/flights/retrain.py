@@ -33,7 +33,6 @@ MIN_INTERVAL_S = 300
 training_job = dg.define_asset_job(
     TRAINING_JOB_NAME,
     selection=dg.AssetSelection.assets(list(model.MODEL_KEY), list(model.EVALUATION_KEY)),
-    partitions_def=model.WEEKLY,
     # A refused gate is a verdict, not a transient fault: a retry would re-judge the
     # published model instead and turn the run green.
     tags={"zone": "ml", "dagster/max_retries": "0"},
