@@ -73,6 +73,10 @@ def test_a_day_runs_through_every_zone_its_parents_allow(tmp_path) -> None:
     assert FEATURES in (one_day.asset_selection or [])
     (two_days,) = through_zones([_request([RAW_FLIGHTS], [DAY, NEXT])], plan, lake.versions)
     assert FEATURES not in (two_days.asset_selection or [])
+    # Only what the landed files feed: weather's published parent does not pull it in.
+    _publish(lake, RAW_WEATHER, DAY)
+    (again,) = through_zones([_request([RAW_FLIGHTS], [DAY])], plan, lake.versions)
+    assert CURATED_WEATHER not in (again.asset_selection or []) and FEATURES in (again.asset_selection or [])
 
     # Reference-table runs are left alone.
     reference = dg.RunRequest(run_key="r", asset_selection=[dg.AssetKey(["raw", "airports"])])

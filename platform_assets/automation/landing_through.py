@@ -7,8 +7,8 @@ the landed files and builds every curated and serving asset of the same days tha
 can be built from them, in dependency order, audits included (a failed blocking
 audit still stops what is downstream of it, within the run).
 
-An asset joins the run only when every parent it reads is in the run or already
-published: unpartitioned parents (reference tables) and parents of the same
+An asset joins the run when a parent it reads is in the run and every other parent
+is already published: unpartitioned parents (reference tables) and parents of the same
 partitions for every day of the run. Otherwise (a first landing before the reference
 tables were ever built, a day whose other dataset has not landed yet, a parent with
 other partitions such as a weekly model) it is left to the automation sensors, which
@@ -112,8 +112,8 @@ def through_zones(
         day_partitions = plan.partitions.get(selected[0])
         added = []
         for key in plan.order:
-            if plan.partitions[key] != day_partitions:
-                continue
+            if plan.partitions[key] != day_partitions or not plan.parents[key] & set(selected):
+                continue  # other partitions, or nothing it reads is in this run
             if all(
                 _ready(parent, selected, days, day_partitions, plan, published)
                 for parent in plan.parents[key]
