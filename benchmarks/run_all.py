@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -269,7 +270,21 @@ def _stop_children() -> None:
             continue
 
 
+def _interruptible() -> None:
+    """SIGINT and SIGTERM end the run through `finally`, so its section is still written.
+
+    A job started in the background from a non-interactive shell inherits SIGINT as
+    ignored; it is restored here, and SIGTERM is made to stop the run the same way."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> int:
+    _interruptible()
     parts = [p.strip() for p in _env("BENCH_PARTS", ",".join(PARTS)).split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
