@@ -1,7 +1,7 @@
 """What Dagster shows about publishing is what the lake holds, on the real flights graph.
 
-* After an audit publishes a version, the partition's latest event says "published"
-  and names that version, instead of the materialization's "pending audit".
+* After an audit publishes a version, its contract check result says "published" and
+  names that version (the materialization said "pending audit" when it was written).
 * One day's corrupt pointer does not stop the next day's audit (its history checks
   read that pointer): the next day is judged, published, and the damage is logged."""
 
@@ -23,11 +23,15 @@ FLIGHTS = [list(RAW), list(CURATED)]
 DAY, NEXT = "2013-03-05", "2013-03-06"
 
 
-def _latest(instance: dg.DagsterInstance, day: str) -> tuple[dg.AssetMaterialization, dg.AssetObservation]:
+def _latest(instance: dg.DagsterInstance, day: str) -> tuple[dg.AssetMaterialization, dict]:
+    """The partition's latest materialization, and the metadata of the latest contract verdict."""
     where = dg.AssetRecordsFilter(asset_key=dg.AssetKey(list(CURATED)), asset_partitions=[day])
     materialization = instance.fetch_materializations(where, limit=1).records[0].asset_materialization
-    observation = instance.fetch_observations(where, limit=1).records[0].asset_observation
-    return materialization, observation
+    check = dg.AssetCheckKey(dg.AssetKey(list(CURATED)), "contract")
+    (latest,) = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
+    evaluation = latest.event.dagster_event.event_specific_data
+    assert evaluation.metadata["partition"].value == day
+    return materialization, evaluation.metadata
 
 
 def test_the_audit_records_the_publish_and_a_corrupt_day_does_not_stop_the_next(tmp_path) -> None:
@@ -43,8 +47,10 @@ def test_the_audit_records_the_publish_and_a_corrupt_day_does_not_stop_the_next(
     version = store.published_version(list(CURATED), DAY)
     assert written.metadata[META_STATUS].value == STATUS_PENDING  # true when it was written
     assert written.metadata[META_VERSION].value == version
-    assert published.metadata[META_STATUS].value == STATUS_PUBLISHED  # and the audit says what happened
-    assert published.metadata[META_VERSION].value == version
+    assert published[META_STATUS].value == STATUS_PUBLISHED  # and the audit says what happened
+    assert published[META_VERSION].value == version
+    assert published["platform/published"].value is True
+    assert published["platform/published_at"].value == store.pointer(list(CURATED), DAY)["published_at"]
 
     # Damage DAY's pointer; NEXT's day-over-day check reads it, and must carry on.
     lake.storage.write_bytes(layout.pointer_path(list(CURATED), DAY), b'{"version": ')
@@ -52,7 +58,7 @@ def test_the_audit_records_the_publish_and_a_corrupt_day_does_not_stop_the_next(
     result = run_assets(lake, instance, FLIGHTS, NEXT)
     assert result.success
     assert store.published_version(list(CURATED), NEXT) is not None
-    assert _latest(instance, NEXT)[1].metadata[META_STATUS].value == STATUS_PUBLISHED
+    assert _latest(instance, NEXT)[1][META_STATUS].value == STATUS_PUBLISHED
 
 
 def test_runs_finishing_out_of_order_leave_the_newest_audited_version_published(tmp_path) -> None:

@@ -18,6 +18,7 @@ from platform_assets.automation.conditions import PROPAGATED_ZONES, ZONE_TAG, ap
 from platform_assets.automation.config import AutomationSettings
 from platform_assets.automation.landing_scan import landing_datasets
 from platform_assets.automation.landing_sensor import build_landing_sensor
+from platform_assets.automation.landing_through import zone_plan
 
 __all__ = ["AutomationSettings", "platform_policies", "platform_sensors", "zone_automation_sensor_name"]
 
@@ -51,7 +52,7 @@ def _zone_automation_sensor(
 def platform_sensors(assets: Sequence[Any], settings: AutomationSettings) -> list[dg.SensorDefinition]:
     """Landing, per-zone automation, run-failure and freshness-alert sensors, all on by default."""
     return [
-        build_landing_sensor(landing_datasets(assets), settings),
+        build_landing_sensor(landing_datasets(assets), settings, zone_plan(assets)),
         *(_zone_automation_sensor(zone, settings) for zone in PROPAGATED_ZONES),
         build_run_failure_sensor(settings),
         build_freshness_alert_sensor(settings),

@@ -65,6 +65,7 @@ class AutomationSettings:
     dataset_completion: Mapping[str, CompletionRule] = field(default_factory=dict)
     stale_temporary_minutes: float = 60.0
     sweep_interval_minutes: float = 60.0
+    through_zones: bool = True
 
     def completion_for(self, dataset: str) -> CompletionRule:
         """The dataset's own completion rule, else the landing default."""
@@ -129,6 +130,7 @@ _LANDING_KEYS = {
     "stale_temporary_minutes",
     "sweep_interval_minutes",
     "datasets",
+    "through_zones",
 }
 _DATASET_KEYS = {"completion", "marker_suffix"}
 
@@ -163,4 +165,13 @@ def _landing_completion(landing: Mapping[str, Any]) -> dict[str, Any]:
         "dataset_completion": per_dataset,
         "stale_temporary_minutes": float(landing.get("stale_temporary_minutes", 60)),
         "sweep_interval_minutes": float(landing.get("sweep_interval_minutes", 60)),
+        "through_zones": _flag(landing, "through_zones", True),
     }
+
+
+def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A true/false key: TOML booleans only, so `"false"` (a string, truthy) cannot slip through."""
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise AutomationConfigError(f"[landing] {key} must be true or false, not {value!r}")
+    return value

@@ -1,8 +1,10 @@
-"""The landing sensor: a newly landed file becomes a raw-zone run within one tick.
+"""The landing sensor: a newly landed file becomes a run within one tick.
 
 Files landed together are ingested together: one run per stretch of consecutive
 days (all datasets of a day in the same run), up to `max_days_per_run`, plus one
-run for the reference tables. A backlog of a month is then one run, not sixty.
+run for the reference tables. A backlog of a month is then one run, not sixty. A
+day's run carries on through curated and serving when their other parents are
+already published (`landing_through`): one run per landed day, not one per zone.
 
 Each run's key is derived from the paths and checksums of the files it ingests
 (and the checksums they replace), so Dagster launches it at most once even if a
@@ -31,6 +33,7 @@ from platform_assets.automation.landing_scan import (
     ScanResult,
     scan_landing,
 )
+from platform_assets.automation.landing_through import THROUGH_ZONES_TAG, ZonePlan, through_zones
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.storage import LakeStorage
 
@@ -123,10 +126,14 @@ def _handle_rejections(
 
 
 def build_landing_sensor(
-    datasets: Sequence[LandingDataset], settings: AutomationSettings
+    datasets: Sequence[LandingDataset], settings: AutomationSettings, plan: ZonePlan | None = None
 ) -> dg.SensorDefinition:
-    """The sensor over the given landing datasets, on by default."""
+    """The sensor over the given landing datasets, on by default.
+
+    With a `plan` (and `[landing] through_zones`), a day's run also builds the curated and
+    serving assets the landed files feed (see `landing_through`)."""
     keys = [d.asset_key for d in datasets]
+    plan = plan if plan is not None and settings.through_zones else ZonePlan((), {}, {})
     unknown = sorted(set(settings.dataset_completion) - {d.name for d in datasets})
     if unknown:
         raise AutomationConfigError(
@@ -136,7 +143,7 @@ def build_landing_sensor(
 
     @dg.sensor(
         name=LANDING_SENSOR_NAME,
-        target=dg.AssetSelection.assets(*keys),
+        target=dg.AssetSelection.assets(*keys, *plan.order),
         minimum_interval_seconds=settings.landing_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -150,6 +157,8 @@ def build_landing_sensor(
         cursor = LandingCursor.parse(context.cursor)
         scan = scan_landing(area, datasets, cursor, settings)
         requests = plan_runs(scan.changes, settings.max_days_per_run)
+        if plan.order and requests:
+            requests = through_zones(requests, plan, lake.versions())
         _handle_rejections(context, storage, scan, cursor, settings)
         if scan.pending:
             logs.emit(
@@ -167,6 +176,7 @@ def build_landing_sensor(
                 if RANGE_START_TAG in request.tags
                 else None,
                 files=int(request.tags[LANDED_FILES_TAG]),
+                through_zones=request.tags.get(THROUGH_ZONES_TAG),
             )
         if not requests:
             waiting = f"; {len(scan.pending)} pending: " + ", ".join(

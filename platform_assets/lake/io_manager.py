@@ -60,6 +60,10 @@ _reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
 # (run id, asset path, partition) -> the version this run wrote, so its downstream steps
 # read the version the run audited (see `_pinned`).
 _written: dict[tuple[str, str, str | None], str] = {}
+# (run id, asset path, partition, version) -> the table or file a step wrote and has not had
+# audited yet: the audit judges what the run holds instead of reading every version back.
+# Only the current run's are kept (see `_hold`), so a process running many runs cannot grow.
+_held: dict[tuple[str, str, str | None, str], pa.Table | RawFile] = {}
 
 
 class UpstreamMovedError(RuntimeError):
@@ -120,6 +124,16 @@ def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[
             f"output has rows for partitions {strays[:5]} outside the run's {len(keys)} partition(s)"
         )
     return {k: table.take(pa.array(positions.get(k, []), type=pa.int64())) for k in keys}
+
+
+def _written_summary(asset_key: Sequence[str], manifests: list[dict[str, Any]]) -> str:
+    """The step's writes in one line: how many versions, rows and bytes, and which partitions."""
+    partitions = sorted(m["partition"] for m in manifests if m["partition"] is not None)
+    span = f" for {partitions[0]}..{partitions[-1]}" if len(partitions) > 1 else ""
+    span = f" for {partitions[0]}" if len(partitions) == 1 else span
+    rows = sum(int(m.get("row_count") or 0) for m in manifests)
+    size = sum(int(m.get("bytes") or 0) for m in manifests)
+    return f"{'/'.join(asset_key)}: wrote {len(manifests)} version(s){span}, {rows} rows, {size} bytes"
 
 
 def _column_schema(fields: Sequence[dict[str, str]]) -> dg.TableSchema:
@@ -208,6 +222,24 @@ def _write_screened(
     return store.write_table(asset_key, partition, screened.kept, run_id=run_id, extra=extra, version=version)
 
 
+def _hold(run_id: str, asset_key: Sequence[str], partition: str | None, version: str, data: Any) -> None:
+    """Keep what a step wrote for its audit in the same run; drop anything other runs left."""
+    for key in [k for k in _held if k[0] != run_id]:
+        del _held[key]
+    _held[(run_id, "/".join(asset_key), partition, version)] = data
+
+
+def take_held(
+    run_id: str, asset_key: Sequence[str], partition: str | None, version: str
+) -> pa.Table | RawFile | None:
+    """What run `run_id` wrote as `version` of the partition, if this process still holds it.
+
+    Handed over once: the audit takes it, so the run does not keep a backfill's tables in
+    memory after they were judged. None when the audit runs in another process (or a
+    check-only run): the audit then reads the version from the lake."""
+    return _held.pop((run_id, "/".join(asset_key), partition, version), None)
+
+
 class VersionedParquetIOManager(dg.ConfigurableIOManager):
     """Parquet (or landed files, byte for byte) under the lake root, versioned and published."""
 
@@ -231,8 +263,10 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         for key, payload in pieces.items():
             extra = {**shared, "upstream": _upstream_for(reads, key)}
             extra = usage.stamp(extra)  # CPU, peak memory and storage calls since the last version
+            held: pa.Table | RawFile | None = None
             if isinstance(payload, RawFile):
                 manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
+                held = payload
             elif isinstance(payload, Artifact):
                 extra = {**extra, **payload.manifest_fields()}
                 manifest = store.write_file(
@@ -240,12 +274,15 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
                 )
             elif isinstance(payload, Screened):
                 manifest = _write_screened(store, asset_key, key, payload, run_id=context.run_id, extra=extra)
+                held = payload.kept
             else:
-                table = _as_table(payload)
-                manifest = store.write_table(asset_key, key, table, run_id=context.run_id, extra=extra)
+                held = _as_table(payload)
+                manifest = store.write_table(asset_key, key, held, run_id=context.run_id, extra=extra)
             _written[(context.run_id, "/".join(asset_key), key)] = manifest["version"]
             if audited:
                 manifest = {**manifest, "status": STATUS_PENDING}
+                if held is not None:
+                    _hold(context.run_id, asset_key, key, manifest["version"], held)
             else:
                 try:
                     store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
@@ -255,8 +292,12 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             manifests.append(manifest)
         self._report(context, manifests)
         record_data_version(context, manifests)
+        # One JSON line per version for log shippers; the run's event log gets one line per
+        # step: each Dagster log message is a stored event, and per partition they cost a
+        # year's backfill thousands of event-log writes repeating the materializations' facts.
         for manifest in manifests:
-            logs.version_written(context.run_id, asset_key, manifest, dagster_log=context.log)
+            logs.version_written(context.run_id, asset_key, manifest)
+        context.log.info(_written_summary(asset_key, manifests))
 
     def _report(self, context: dg.OutputContext, manifests: list[dict[str, Any]]) -> None:
         """Attach each partition's own facts to its own materialization event.

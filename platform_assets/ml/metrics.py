@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 CALIBRATION_BINS = 10
 
@@ -48,6 +47,10 @@ def expected_calibration_error(table: list[dict[str, Any]]) -> float:
 
 def evaluate(y_true: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
     """ROC AUC, Brier score, log loss, calibration and the positive rate of one set of predictions."""
+    # Imported here: every run worker loads the code location, and scikit-learn is a third
+    # of that load time, needed only by the runs that train or evaluate a model.
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(prob, dtype=float)
     if len(np.unique(y)) < 2:

@@ -8,8 +8,10 @@ for every partition the run wrote, oldest first:
   2. judges it: the contract, the rejected share, history, referential integrity,
   3. records the verdict and failure cases in `_audit.json` beside the manifest,
   4. publishes it (one compare-and-swap of the pointer) only when no ERROR-severity
-     check failed, and records the publish on the asset (an observation naming the
-     version now published), so the UI does not keep showing "pending audit".
+     check failed, and records the publish on the check result (the contract check's
+     metadata names each partition's version, whether it was published, when, and
+     what it replaced), so the UI says what happened to a "pending audit" version
+     without one more stored event per partition.
 
 A failed partition keeps its previous published version; Dagster's blocking checks
 stop downstream assets in the run. Partitions of a single-run backfill are judged
@@ -34,12 +36,11 @@ from platform_assets.governance import classification
 from platform_assets.lake import layout
 from platform_assets.lake.history import audit_status, record_audit
 from platform_assets.lake.io_manager import (
-    META_CONTENT_HASH,
     META_STATUS,
-    META_VERSION,
     PUBLISH_AFTER_AUDIT,
     PUBLISH_POLICY_KEY,
     STATUS_PUBLISHED,
+    take_held,
 )
 from platform_assets.lake.storage import LakeIntegrityError
 from platform_assets.lake.versions import KIND_FILE, StalePublishError, VersionStore
@@ -54,7 +55,7 @@ from platform_assets.quality.contracts import (
     contract_metadata,
 )
 from platform_assets.quality.integrity import CHECK_REFERENCES, Relation, check_references
-from platform_assets.quality.landed import LandedFileError, read_landed_csvs
+from platform_assets.quality.landed import LandedFileError, hold_parsed, read_landed_csvs
 from platform_assets.quality.outcome import (
     ERROR,
     Judged,
@@ -85,6 +86,9 @@ HISTORY_EVALUATORS = {
 }
 
 
+# Contract-check metadata of a version the audit published (beside its version and `published`).
+META_PUBLISHED_AT = "platform/published_at"
+META_PREVIOUS_VERSION = "platform/previous_version"
 # Field of `_audit.json` holding the version's history profile.
 PROFILE_FIELD = "profile"
 # Definition metadata: the asset keeps rejected rows in the quarantine zone.
@@ -198,25 +202,24 @@ def _audit_check(
         auditor = Auditor(store, audit, config, op.run_id)
         results = list(auditor.run(op.partition_keys if partitioned else [None], key))
         yield from results
-        for partition, manifest, pointer in auditor.published:
-            op.log_event(
-                dg.AssetObservation(
-                    asset_key=key,
-                    partition=partition,
-                    metadata={
-                        META_STATUS: STATUS_PUBLISHED,
-                        META_VERSION: manifest["version"],
-                        META_CONTENT_HASH: manifest["content_hash"],
-                        "platform/published_at": pointer["published_at"],
-                        "platform/previous_version": pointer.get("previous_version") or "",
-                    },
-                )
-            )
         failure = blocking_failure(key, results, {spec.name for spec in specs if spec.blocking})
         if failure is not None:
             raise failure
 
     return _audit
+
+
+def _with_publish(outcome: Outcome, pointer: Mapping[str, Any]) -> Outcome:
+    """The contract verdict on a version this audit published, with when and what it replaced."""
+    metadata = {
+        **outcome.metadata,
+        META_STATUS: STATUS_PUBLISHED,
+        META_PUBLISHED_AT: pointer["published_at"],
+        META_PREVIOUS_VERSION: pointer.get("previous_version") or "",
+    }
+    return Outcome(
+        outcome.check, outcome.passed, outcome.severity, outcome.description, metadata, outcome.sample
+    )
 
 
 def _superseded(outcome: Outcome, published: str) -> Outcome:
@@ -302,6 +305,9 @@ class Auditor:
                         key, partition, version, actor=f"run:{self.run_id}", checks=summary
                     )
                     self.published.append((partition, manifest, pointer))
+                    outcomes = [
+                        _with_publish(o, pointer) if o.check == CHECK_CONTRACT else o for o in outcomes
+                    ]
                 except StalePublishError as error:
                     # A later run of this partition published first: its version stays.
                     emit("publish_skipped", asset="/".join(key), partition=partition, reason=str(error))
@@ -344,22 +350,36 @@ class Auditor:
         frames: dict[str | None, pd.DataFrame] = {}
         failures: dict[str | None, tuple[ContractReport, str]] = {}
         if self.audit.landed_csv:
-            raws = {p: self.store.read_file(m) for p, m in manifests.items()}
+            raws = {p: self._held(m) or self.store.read_file(m) for p, m in manifests.items()}
             files = {p: (raw.data, raw.source_uri or raw.name) for p, raw in raws.items()}
-            for partition, parsed in read_landed_csvs(files, self.audit.contract).items():
+            landed = read_landed_csvs(files, self.audit.contract)
+            hold_parsed(self.run_id, files, self.audit.contract, landed)  # the curated step reads them next
+            for partition, parsed in landed.items():
                 if isinstance(parsed, LandedFileError):
                     failures[partition] = (_file_failure(parsed), str(parsed))
                 else:
                     frames[partition] = parsed
             reports = {p: ContractReport.empty() for p in frames}
         else:
-            frames = {p: canonical_frame(self.store.read_table(m)) for p, m in manifests.items()}
+            frames = {
+                p: canonical_frame(self._held(m) or self.store.read_table(m)) for p, m in manifests.items()
+            }
             reports = {p: report for p, (_, report) in check_frames(self.audit.contract, frames).items()}
         out = {}
         for partition, manifest in manifests.items():
             report, problem = failures.get(partition, (reports.get(partition), ""))
             out[partition] = self._contract_outcome(manifest, frames.get(partition), report, problem)
         return out
+
+    def _held(self, manifest: dict[str, Any]) -> Any:
+        """The data this run wrote as `manifest`'s version, if the run still holds it in memory.
+
+        It is what the step handed the IO manager, byte for byte what the version's files
+        hold (their hashes were computed from it), so judging it instead of reading the
+        files back changes no verdict; a version another run wrote is always read."""
+        if manifest.get("run_id") != self.run_id:
+            return None
+        return take_held(self.run_id, manifest["asset_key"], manifest["partition"], manifest["version"])
 
     def _contract_outcome(
         self, manifest: dict[str, Any], frame: pd.DataFrame | None, report: ContractReport, problem: str

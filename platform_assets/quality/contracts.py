@@ -154,9 +154,13 @@ class ContractReport:
         return len(self.cases)
 
     def failed_rules(self) -> dict[str, int]:
+        if self.cases.empty:
+            return {}
         return {str(k): int(v) for k, v in self.cases["rule"].value_counts().sort_index().items()}
 
     def failing_rows(self) -> int:
+        if self.cases.empty:
+            return 0
         return int(self.cases["row"].dropna().nunique())
 
     def row_failures(self) -> dict[Hashable, list[str]]:
@@ -172,6 +176,8 @@ class ContractReport:
 
     def sample(self, limit: int) -> list[dict[str, Any]]:
         """The first `limit` failure cases as JSON-safe records."""
+        if self.cases.empty:
+            return []
         return [
             {
                 "rule": str(rule),
@@ -290,19 +296,32 @@ def _same_layout(frames: Mapping[Hashable, pd.DataFrame]) -> bool:
     return all((list(f.columns), list(f.dtypes)) == layout for f in frames.values())
 
 
-def _duplicate_cases(contract: Contract, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Uniqueness failures as pandera reports them (every row of a repeated key)."""
-    records: list[dict[str, Any]] = []
+def _duplicate_cases(
+    contract: Contract, combined: pd.DataFrame, starts: np.ndarray, indexes: list[pd.Index]
+) -> list[list[dict[str, Any]]]:
+    """Uniqueness failures per frame as pandera reports them (every row of a repeated key).
+
+    Keys are unique within a frame, not across frames: one `duplicated` over the
+    concatenation with the frame's number as part of the key, instead of one per frame."""
+    out: list[list[dict[str, Any]]] = [[] for _ in indexes]
+    owner = np.repeat(np.arange(len(indexes)), np.diff(starts))
     for key in unique_keys(contract):
-        if not all(column in frame for column in key):
+        if not all(column in combined for column in key):
             continue
-        repeated = frame[frame.duplicated(subset=key, keep=False)]
+        keyed = combined[key].assign(_frame=owner)
+        flagged = np.flatnonzero(keyed.duplicated(subset=["_frame", *key], keep=False).to_numpy())
+        if not len(flagged):
+            continue
         single = len(key) == 1
         rule = f"{key[0]}: field_uniqueness" if single else "multiple_fields_uniqueness"
-        for row, values in zip(repeated.index, repeated[key].itertuples(index=False), strict=True):
+        rows = combined[key].iloc[flagged].itertuples(index=False)
+        for position, values in zip(flagged, rows, strict=True):
+            frame = int(owner[position])
             value = values[0] if single else ", ".join(f"{c}={v}" for c, v in zip(key, values, strict=True))
-            records.append({"rule": rule, "column": key[0] if single else None, "row": row, "value": value})
-    return records
+            row = indexes[frame][int(position - starts[frame])]
+            column = key[0] if single else None
+            out[frame].append({"rule": rule, "column": column, "row": row, "value": value})
+    return out
 
 
 def check_frames(
@@ -334,10 +353,11 @@ def check_frames(
         return {key: check_frame(contract, frame) for key, frame in frames.items()}
     out: dict[Hashable, tuple[pd.DataFrame | None, ContractReport]] = {}
     owner = np.searchsorted(starts, cases["row"].to_numpy(dtype="int64"), side="right") - 1
+    duplicates = _duplicate_cases(contract, combined, starts, [f.index for f in frames.values()])
     for position, (key, frame) in enumerate(frames.items()):
         mine = cases.loc[owner == position].copy()
         mine["row"] = [frame.index[int(row) - starts[position]] for row in mine["row"]]
-        records = mine.to_dict("records") + _duplicate_cases(contract, frame)
+        records = mine.to_dict("records") + duplicates[position]
         report = ContractReport(pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS)))
         if not records:
             report = ContractReport.empty()

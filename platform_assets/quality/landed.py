@@ -12,6 +12,7 @@ everywhere: the typed frame's index is that line, so contract failures, quaranti
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Hashable, Mapping
 from typing import Any
@@ -39,6 +40,12 @@ RULE_FINITE = "finite_number"
 # Spellings a float parser accepts for a value that is not a number; the nullable float
 # type reads them as missing, so they must be caught in the text.
 _NOT_A_NUMBER = frozenset({"nan", "+nan", "-nan"})
+# Typed frames kept for one more reader in the same run: the raw audit parses every
+# landed file it judges, and the curated step of the same run parses the same bytes
+# against the same contract. (contract, SHA-256 of the bytes, source) -> frame; only
+# one run's at a time (see `hold_parsed`), each handed over once.
+_held: dict[tuple[str, str, str], pd.DataFrame] = {}
+_held_run: dict[str, str] = {}
 
 
 class LandedFileError(ValueError):
@@ -216,11 +223,40 @@ def read_landed_csvs(
     out: dict[Hashable, pd.DataFrame | LandedFileError] = {}
     texts: dict[Hashable, pd.DataFrame] = {}
     for key, (data, source) in files.items():
+        held = _held.pop(_held_key(contract, data, source), None) if _held else None
+        if held is not None:
+            out[key] = held
+            continue
         try:
             texts[key] = _text_frame(data, source)
         except LandedFileError as error:
             out[key] = error
-    for key, checked in check_frames(contract, texts).items():
-        typed, report = _with_non_finite(contract, texts[key], *checked)
-        out[key] = typed if typed is not None else _contract_error(report, files[key][1])
+    if texts:
+        for key, checked in check_frames(contract, texts).items():
+            typed, report = _with_non_finite(contract, texts[key], *checked)
+            out[key] = typed if typed is not None else _contract_error(report, files[key][1])
     return {key: out[key] for key in files}
+
+
+def _held_key(contract: Contract, data: bytes, source: str) -> tuple[str, str, str]:
+    return (f"{contract.__module__}.{contract.__qualname__}", hashlib.sha256(data).hexdigest(), source)
+
+
+def hold_parsed(
+    run_id: str,
+    files: Mapping[Hashable, tuple[bytes, str]],
+    contract: Contract,
+    parsed: Mapping[Hashable, pd.DataFrame | LandedFileError],
+) -> None:
+    """Keep the frames `read_landed_csvs` returned for the next reader of the same bytes in `run_id`.
+
+    Keyed by content, so a reader of other bytes (a file landed again meanwhile) parses
+    its own; what another run left is dropped first, so a long-lived process holds at
+    most one run's files. Errors are not kept: they are cheap to find again."""
+    if _held_run.get("run") != run_id:
+        _held.clear()
+        _held_run["run"] = run_id
+    for key, (data, source) in files.items():
+        frame = parsed.get(key)
+        if isinstance(frame, pd.DataFrame):
+            _held[_held_key(contract, data, source)] = frame
