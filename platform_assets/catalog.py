@@ -4,7 +4,12 @@ Readers see published versions by default, a pinned version on request, or what 
 published at a moment in the past (`as_of`, from the pointer history). Assets reach
 DuckDB as pyarrow datasets with one fragment per data file, each tagged with its
 partition, so `WHERE date = ...` skips other days' files unopened and only the
-selected columns are read: DuckDB has no httpfs here, and needs none.
+selected columns are read: DuckDB has no httpfs here, and needs none. `sql` gives
+DuckDB only the partitions its `date` filter can touch, so its record of reads is exact.
+
+Current reads are planned from each asset's publish index (`lake/publish_index.py`):
+a read per month of partitions and one listing, instead of a pointer and a manifest
+per partition; an entry the listing does not confirm is read from its pointer.
 
 The catalog never changes data: it reads pointers, manifests and data files, and
 writes one audit record per read. Data more classified than the reader's role
@@ -17,10 +22,8 @@ so one damaged day does not take the asset down and never disappears silently.""
 
 from __future__ import annotations
 
-import json
-import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -33,8 +36,9 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from platform_assets import catalog_filters, catalog_sql
 from platform_assets.governance import access
-from platform_assets.lake import history, layout
+from platform_assets.lake import history, layout, publish_index
 from platform_assets.lake.identity import ensure_lake_identity
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
 from platform_assets.lake.versions import (
@@ -49,12 +53,10 @@ from platform_assets.lake.versions import (
 from platform_assets.settings import Settings
 
 PARTITION_COLUMN = layout.PARTITION_LEVEL
+_UNINDEXED = "unindexed"  # a planning placeholder: a partition its month's index shard does not name
 READS_ATTR = "lake_reads"
 PROBLEMS_ATTR = "lake_problems"
-_REGISTERED_PREFIX = "lake__"
 _STRING_TYPES = (pa.string(), pa.large_string(), pa.string_view())
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_HUGE = frozenset({"HUGEINT", "UHUGEINT"})
 
 
 class CatalogError(ValueError):
@@ -88,6 +90,8 @@ class Catalog:
         self._problems: list[str] = []
         # data file path -> (manifest, file entry), for verifying what a scan opened
         self._entries: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        # data file path -> size, from the listing that confirmed index-planned versions
+        self._sizes: dict[str, int] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, role: str | None = None) -> Catalog:
@@ -213,34 +217,37 @@ class Catalog:
         """Run DuckDB SQL over published assets, named `zone.asset` (or just `asset` when
         the name is unique). Values go in `params` (`$name` placeholders), never into the text.
 
-        Only the assets the query names are resolved. The frame's `attrs["lake_reads"]`
-        (and `reads`) lists every version the query could see: DuckDB prunes by `date`
-        inside the scan, and the filesystem wrapper that recorded what it opened could
-        deadlock against pyarrow's I/O threads, so the record is the candidates (a
-        superset of what was read). Integer sums stay integers."""
-        candidates: list[tuple[dict[str, Any], list[str]]] = []
+        Only the assets the query names are resolved, and of each only the partitions its
+        filter on `date` can touch (see `catalog_filters`): DuckDB is given just those
+        files, so the frame's `attrs["lake_reads"]` (and `reads`) lists exactly the
+        versions the query read. Integer sums stay integers."""
+        used: list[dict[str, Any]] = []
         problems_before = len(self._problems)
         with duckdb.connect(":memory:") as conn:
-            wanted = _referenced_tables(conn, query)
+            tree = catalog_sql.parse(conn, query)
+            filters = catalog_filters.partition_filters(tree, PARTITION_COLUMN, params)
             matches = [
                 (zone, name)
                 for zone, name in history.lake_assets(self._store)
-                if (zone, name) in wanted or ("", name) in wanted
+                if (zone, name) in filters or ("", name) in filters
             ]
             exposed: dict[str, list[str]] = {}
             for zone, name in matches:
+                keep = catalog_sql.keep_for(
+                    filters, zone, name, unique=sum(n == name for _, n in matches) == 1
+                )
                 try:
-                    dataset, manifests = self._dataset(f"{zone}/{name}", None, None, as_of)
+                    dataset, manifests = self._dataset(f"{zone}/{name}", None, None, as_of, keep=keep)
                 except CatalogError:
                     continue  # not a table (a raw file asset) or nothing published
-                candidates.extend((m, self._store.data_paths(m)) for m in manifests)
-                _expose(conn, zone, name, dataset)
+                used.extend(manifests)
+                catalog_sql.expose(conn, zone, name, dataset)
                 exposed.setdefault(name, []).append(zone)
             for name, zones in exposed.items():
                 if len(zones) == 1:
-                    _alias(conn, zones[0], name)
-            frame = _result_frame(conn, query, params)
-        reads = [self._note_read(m) for m, _ in candidates]
+                    catalog_sql.alias(conn, zones[0], name)
+            frame = catalog_sql.result_frame(conn, query, params)
+        reads = [self._note_read(m) for m in used]
         frame.attrs[READS_ATTR] = [asdict(r) for r in reads]
         frame.attrs[PROBLEMS_ATTR] = self._problems[problems_before:]
         return frame
@@ -345,26 +352,102 @@ class Catalog:
         if strays:
             raise CatalogError(f"pinned versions for partitions not requested: {strays}")
 
+        planned = {} if pins or as_of is not None else self._plan_from_index(key, keys, explicit)
+        if planned and all(m.get(_UNINDEXED) for m in planned.values()):
+            planned = {}  # nothing to plan from: resolve every partition from its pointer
+
         def resolve(partition: str | None) -> dict[str, Any] | None:
+            if partition in planned:
+                return planned[partition]
             pinned = pins.get(partition)
-            try:
-                return self._resolve(key, partition, pinned, None if pinned else as_of, required=explicit)
-            except LakeIntegrityError as error:
-                if explicit:
-                    raise
-                self._problems.append(str(error))
-                warnings.warn(
-                    f"{asset}: partition {partition} left out: {error}", LakeIntegrityWarning, stacklevel=6
-                )
-                return None
+            return self._resolve_or_skip(asset, key, partition, pinned, None if pinned else as_of, explicit)
 
         manifests = [m for m in history.parallel_map(resolve, keys) if m is not None]
         if not manifests:
             raise CatalogError(f"{asset} has nothing published{'' if as_of is None else f' at {as_of}'}")
-        kinds = {m["kind"] for m in manifests}
+        kinds = {m["kind"] for m in manifests if not m.get(_UNINDEXED)}
         if kinds != {KIND_PARQUET}:
             raise CatalogError(f"{asset} holds files (landed data, a model), not a table; see artifact()")
         return manifests
+
+    def _resolve_or_skip(
+        self,
+        asset: str,
+        key: Sequence[str],
+        partition: str | None,
+        version: str | None,
+        as_of: str | datetime | None,
+        explicit: bool,
+    ) -> dict[str, Any] | None:
+        """`_resolve`; in a whole-asset read a corrupt partition is left out with a warning."""
+        try:
+            return self._resolve(key, partition, version, as_of, required=explicit)
+        except LakeIntegrityError as error:
+            if explicit:
+                raise
+            self._problems.append(str(error))
+            warnings.warn(
+                f"{asset}: partition {partition} left out: {error}", LakeIntegrityWarning, stacklevel=7
+            )
+            return None
+
+    def _plan_from_index(
+        self, key: Sequence[str], keys: Sequence[str | None], explicit: bool
+    ) -> dict[str | None, dict[str, Any]]:
+        """Partitions the publish index answers for: one read per month instead of a pointer
+        and a manifest per partition. An entry becomes a planning manifest, trusted only once
+        `_confirm` has seen its pointer and manifest unchanged. In a whole-asset read, a
+        partition its month's shard does not name is probably unpublished: `_confirm` checks
+        that in the same listing. Months without a shard are left to the pointers."""
+        dated = [k for k in keys if k is not None]
+        if not dated or len(dated) != len(keys):
+            return {}
+        months = publish_index.shards_for(dated)
+        read = history.parallel_map(lambda m: publish_index.read_shard(self.storage, key, m), months)
+        shards = dict(zip(months, read, strict=True))
+        planned: dict[str | None, dict[str, Any]] = {}
+        for partition in dated:
+            shard = shards[publish_index.shard_of(partition)]
+            if shard is None:
+                continue
+            manifest = publish_index.planning_manifest(self.storage, key, partition, shard)
+            if manifest is not None:
+                planned[partition] = manifest
+            elif not explicit:
+                planned[partition] = {"asset_key": list(key), "partition": partition, _UNINDEXED: True}
+        return planned
+
+    def _confirm(self, asset: str, manifests: list[dict[str, Any]], explicit: bool) -> list[dict[str, Any]]:
+        """Index-planned partitions checked against one listing of their folders: an entry
+        whose pointer or manifest is no longer the one it recorded (a publish whose index
+        write was lost, damage, an edit outside `publish`), or a pointer the index does not
+        name, is resolved from the pointer instead. The listing's sizes also stand in for
+        a stat of each data file."""
+        indexed = [m for m in manifests if m.get("from_index") or m.get(_UNINDEXED)]
+        if not indexed:
+            return manifests
+        key = self._key(asset)
+        hashed = {publish_index.pointer_rel(key, m["partition"]) for m in indexed} | {
+            publish_index.manifest_rel(key, m["partition"], m["version"])
+            for m in indexed
+            if m.get("from_index")
+        }
+        partitions = [m["partition"] for m in indexed]
+        sizes, tokens = publish_index.listing(self.storage, key, partitions, hashed)
+        self._sizes.update((self.storage.full_path(rel), size) for rel, size in sizes.items())
+        confirmed = []
+        for manifest in manifests:
+            partition = manifest["partition"]
+            if manifest.get(_UNINDEXED):
+                if publish_index.pointer_rel(key, partition) not in tokens:
+                    continue  # not published
+            elif not manifest.get("from_index") or publish_index.confirmed(manifest, tokens):
+                confirmed.append(manifest)
+                continue
+            resolved = self._resolve_or_skip(asset, key, partition, None, None, explicit)
+            if resolved is not None:
+                confirmed.append(resolved)
+        return confirmed
 
     def _dataset(
         self,
@@ -373,15 +456,29 @@ class Catalog:
         version: str | Mapping[str, str] | None,
         as_of: str | datetime | None,
         columns: Sequence[str] | None = None,
+        keep: Callable[[str], bool] | None = None,
     ) -> tuple[pads.Dataset, list[dict[str, Any]]]:
-        """The chosen versions as one dataset over `fs` (default: the lake's), and their manifests."""
+        """The chosen versions as one dataset, and their manifests.
+
+        `keep` narrows the partitions to those a query can touch (see `catalog_filters`),
+        when the partition column is the partition key; the schema is still the asset's."""
         fs = self.storage.fs
         manifests = self._manifests_for(asset, partitions, version, as_of)
-        access.authorize_read(self.storage, asset, manifests, columns, self.role)
-        schema = self._schema(manifests)
+        schema = self._schema([m for m in manifests if not m.get(_UNINDEXED)])
         prune = PARTITION_COLUMN not in schema.names or schema.field(PARTITION_COLUMN).type in _STRING_TYPES
-        if prune and manifests[0]["partition"] is not None and PARTITION_COLUMN not in schema.names:
+        partitioned = manifests[0]["partition"] is not None
+        if keep is not None and prune:
+            manifests = [m for m in manifests if m["partition"] is None or keep(m["partition"])]
+        known = {id(m) for m in manifests}
+        manifests = self._confirm(asset, manifests, partitions is not None)
+        extra = [m for m in manifests if id(m) not in known]  # resolved from pointers while confirming
+        if extra:
+            schema = pa.unify_schemas([schema, self._schema(extra)], promote_options="permissive")
+        access.authorize_read(self.storage, asset, manifests, columns, self.role)
+        if prune and partitioned and PARTITION_COLUMN not in schema.names:
             schema = schema.append(pa.field(PARTITION_COLUMN, pa.string()))
+        if not manifests:  # the query's filter leaves no partition: the asset's columns, no rows
+            return pads.dataset(schema.empty_table()), []
         file_format = pads.ParquetFileFormat()
         fragments = []
         for manifest in manifests:
@@ -445,11 +542,19 @@ class Catalog:
         def check(fragment: pads.ParquetFileFragment) -> None:
             manifest, entry = entries[fragment.path]
             uri = f"{manifest['uri']}/{entry['name']}"
-            info = self.storage.retrying("stat", uri, lambda: self.storage.fs.get_file_info(fragment.path))
-            if info.type == pafs.FileType.NotFound:
+            if fragment.path in self._sizes:  # listed while confirming the index: no stat needed
+                size: int | None = self._sizes[fragment.path]
+            elif manifest.get("from_index"):
+                size = None  # listed, and not there
+            else:
+                stat = self.storage.retrying(
+                    "stat", uri, lambda: self.storage.fs.get_file_info(fragment.path)
+                )
+                size = None if stat.type == pafs.FileType.NotFound else stat.size
+            if size is None:
                 raise LakeIntegrityError(f"{uri} is missing (named by its manifest)")
-            if info.size != entry["bytes"]:
-                raise LakeIntegrityError(f"{uri} is {info.size} bytes; its manifest says {entry['bytes']}")
+            if size != entry["bytes"]:
+                raise LakeIntegrityError(f"{uri} is {size} bytes; its manifest says {entry['bytes']}")
             try:
                 metadata = fragment.metadata
             except (OSError, pa.ArrowInvalid) as error:
@@ -458,7 +563,8 @@ class Catalog:
                 ) from None
             check_file_identity(metadata, manifest, entry, uri)
 
-        history.parallel_map(check, list(dataset.get_fragments()))
+        if isinstance(dataset, pads.FileSystemDataset):
+            history.parallel_map(check, list(dataset.get_fragments()))
 
     def _note_read(self, manifest: dict[str, Any]) -> VersionRead:
         read = VersionRead(
@@ -470,69 +576,3 @@ class Catalog:
         )
         self._reads.setdefault((read.asset, read.partition, read.version), read)
         return read
-
-
-def _referenced_tables(conn: duckdb.DuckDBPyConnection, query: str) -> set[tuple[str, str]]:
-    """(schema, table) pairs the query names, from DuckDB's own parser.
-
-    Parsing rather than pattern matching: names inside strings, comments or CTEs
-    cannot fool it. Statements the serializer does not cover yield nothing, and DuckDB
-    then reports the missing table itself."""
-    ((serialized,),) = conn.execute("SELECT json_serialize_sql($query)", {"query": query}).fetchall()
-    tree = json.loads(serialized)
-    found: set[tuple[str, str]] = set()
-    stack: list[Any] = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE":
-                found.add((node.get("schema_name") or "", node.get("table_name") or ""))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
-def _result_frame(
-    conn: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | Sequence[Any] | None
-) -> pd.DataFrame:
-    """The query's result as pandas, integer aggregates kept integral.
-
-    DuckDB sums integers into HUGEINT, which its pandas conversion turns into float64
-    (a count of flights becomes `18460.0`, and beyond 2**53 loses digits). Those columns
-    go through Arrow as exact 128-bit decimals and come back as int64, or stay exact
-    `Decimal`s when a value does not fit; every other column converts as DuckDB does."""
-    relation = conn.sql(query, params=params) if params is not None else conn.sql(query)
-    if relation is None:  # a statement, not a query
-        return pd.DataFrame()
-    huge = [name for name, kind in zip(relation.columns, relation.types, strict=True) if str(kind) in _HUGE]
-    if not huge:
-        return relation.df()
-    table = relation.to_arrow_table()
-    for name in huge:
-        index = table.schema.get_field_index(name)
-        try:
-            table = table.set_column(index, name, pc.cast(table.column(index), pa.int64()))
-        except pa.ArrowInvalid:
-            continue  # wider than int64: exact decimals rather than rounded floats
-    return conn.from_arrow(table).df()
-
-
-def _checked(name: str) -> str:
-    """A lake name fit to be a DuckDB identifier; SQL text is built only from these."""
-    if not _IDENTIFIER.match(name):
-        raise CatalogError(f"{name!r} is not a valid table name")
-    return name
-
-
-def _expose(conn: duckdb.DuckDBPyConnection, zone: str, name: str, dataset: pads.Dataset) -> None:
-    """Register the dataset and name it `zone.name`; a view keeps filter and column pushdown."""
-    registered = f"{_REGISTERED_PREFIX}{_checked(zone)}__{_checked(name)}"
-    conn.register(registered, dataset)
-    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{zone}"')
-    conn.execute(f'CREATE VIEW "{zone}"."{name}" AS SELECT * FROM "{registered}"')  # noqa: S608
-
-
-def _alias(conn: duckdb.DuckDBPyConnection, zone: str, name: str) -> None:
-    """The bare name too, for an asset whose name no other zone uses."""
-    conn.execute(f'CREATE VIEW "{_checked(name)}" AS SELECT * FROM "{zone}"."{name}"')  # noqa: S608

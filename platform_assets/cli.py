@@ -249,12 +249,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     store = _versions_store()
     started = time.perf_counter()
-    report = verify_lake(store, [args.asset] if args.asset else None, args.partitions)
+    report = verify_lake(
+        store, [args.asset] if args.asset else None, args.partitions, repair_index=args.repair_index
+    )
     seconds = time.perf_counter() - started
     print(
         f"verified {store.storage.url}: {report.partitions} partition(s), {report.versions} version(s), "
         f"{report.files} file(s), {report.bytes:,} bytes hashed in {seconds:.1f} s"
     )
+    if report.index_notes:  # publish index: readers read these pointers directly until recorded
+        done = "recorded" if args.repair_index else "lagging (--repair-index records them)"
+        print(f"publish index, {len(report.index_notes)} entr(y/ies) {done}:")
+        print("\n".join(f"  {note}" for note in report.index_notes))
     if not report.problems:
         print("no problems found")
         return 0
@@ -289,6 +295,9 @@ def _add_version_commands(commands: argparse._SubParsersAction) -> None:
     )
     verify.add_argument("asset", nargs="?", type=_asset, help="one asset (default: every asset in the lake)")
     verify.add_argument("--partitions", nargs="+", type=_partition, help="only these days")
+    verify.add_argument(
+        "--repair-index", action="store_true", help="record publish index entries that lag their pointers"
+    )
     verify.set_defaults(func=cmd_verify)
 
 

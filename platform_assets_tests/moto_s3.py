@@ -31,9 +31,51 @@ def atomic_conditional_writes(app: Callable[..., Iterable[bytes]]) -> Callable[.
     return serve
 
 
+class RequestLog:
+    """Every request the server answered, as (method, path, query): what clients really
+    asked, boto3 and pyarrow alike, counted where no client can leave one out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: list[tuple[str, str, str]] = []
+
+    def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            with self._lock:
+                self.requests.append(
+                    (
+                        environ.get("REQUEST_METHOD", ""),
+                        environ.get("PATH_INFO", ""),
+                        environ.get("QUERY_STRING", ""),
+                    )
+                )
+            return app(environ, start_response)
+
+        return serve
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def count(self, contains: str = "") -> int:
+        with self._lock:
+            return sum(1 for _, path, query in self.requests if contains in path or contains in query)
+
+    def by_method(self) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = {}
+            for method, _, _ in self.requests:
+                counts[method] = counts.get(method, 0) + 1
+            return counts
+
+
 class S3Server(ThreadedMotoServer):
+    request_log: RequestLog | None = None  # set before start() to count requests
+
     def _server_entry(self) -> None:
         app = atomic_conditional_writes(DomainDispatcherApplication(create_backend_app))
+        if self.request_log is not None:
+            app = self.request_log.wrap(app)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

@@ -90,3 +90,13 @@ def reader(url: str, endpoint: str | None, start_at: float, done: str) -> tuple[
             errors.append(f"{type(error).__name__}: {error}")
         reads += 1
     return reads, errors
+
+
+def partition_publisher(url: str, endpoint: str | None, moves: list[tuple[str, str]], start_at: float) -> int:
+    """Publish (partition, version) pairs of one asset (`KEY`) as fast as possible: each
+    process a different partition, all in one index shard; return how many it published."""
+    store = store_for(url, endpoint)
+    time.sleep(max(0.0, start_at - time.time()))
+    for partition, version in moves:
+        store.publish(KEY, partition, version, actor="racer")
+    return len(moves)

@@ -77,6 +77,8 @@ def authorize_read(
         "role": role,
         "columns": list(columns) if columns is not None else None,
         "level": highest.label,
+        # Bytes of the data files the read may open: the exporter's catalog_read_bytes_total.
+        "bytes": sum(int(f.get("bytes") or 0) for m in manifests for f in m.get("files", [])),
     }
     outcome = audit_log.OUTCOME_DENIED if too_high else audit_log.OUTCOME_OK
     record = audit_log.append(

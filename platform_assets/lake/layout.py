@@ -3,6 +3,7 @@
     <zone>/<asset>/date=<partition>/v=<version>/part-00000.parquet
     <zone>/<asset>/date=<partition>/v=<version>/_manifest.json     written last
     <zone>/<asset>/date=<partition>/_published.json                the pointer
+    <zone>/<asset>/_index/<YYYY-MM>.json                           a month of published versions
 Unpartitioned assets drop the `date=` level."""
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from platform_assets.lake import layout
+from platform_assets.lake import layout, publish_index
 from platform_assets.lake.history import (
     AUDIT_FAILED,
     AUDIT_UNKNOWN,
@@ -36,6 +36,9 @@ class VerifyReport:
     files: int = 0
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    # Publish index entries behind their pointers: readers read those pointers, so these
+    # are not problems; `repair_index` records them.
+    index_notes: list[str] = field(default_factory=list)
 
     def merge(self, other: VerifyReport) -> None:
         self.partitions += other.partitions
@@ -43,6 +46,7 @@ class VerifyReport:
         self.files += other.files
         self.bytes += other.bytes
         self.problems.extend(other.problems)
+        self.index_notes.extend(other.index_notes)
 
 
 def verify_file(store: VersionStore, manifest: dict[str, Any], entry: dict[str, Any]) -> int:
@@ -102,8 +106,12 @@ def verify_lake(
     store: VersionStore,
     assets: Sequence[Sequence[str]] | None = None,
     partitions: Sequence[str] | None = None,
+    *,
+    repair_index: bool = False,
 ) -> VerifyReport:
-    """Verify the chosen assets (default: every asset in the lake) and partitions."""
+    """Verify the chosen assets (default: every asset in the lake) and partitions, and
+    compare each asset's publish index with its pointers (and, with `repair_index`,
+    bring it level)."""
     keys = [list(a) for a in assets] if assets else [list(k) for k in lake_assets(store)]
     report = VerifyReport()
     for key in keys:
@@ -111,4 +119,6 @@ def verify_lake(
         chosen = [p for p in found if partitions is None or p in partitions]
         for one in parallel_map(lambda p, key=key: verify_partition(store, key, p), chosen):
             report.merge(one)
+        if found != [None]:
+            report.index_notes.extend(publish_index.repair(store, key, apply=repair_index))
     return report

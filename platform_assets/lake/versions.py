@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from platform_assets.governance import audit_log
-from platform_assets.lake import layout
+from platform_assets.lake import layout, publish_index
 from platform_assets.lake.storage import LakeIntegrityError, LakeStorage, PreconditionFailed
 
 MANIFEST_FORMAT = 1
@@ -297,13 +297,19 @@ class VersionStore:
         return sorted(n[len(prefix) :] for n in self.storage.list_names(base) if n.startswith(prefix))
 
     def manifest(self, asset_key: Sequence[str], partition: str | None, version: str) -> dict[str, Any]:
+        return self.manifest_and_token(asset_key, partition, version)[0]
+
+    def manifest_and_token(
+        self, asset_key: Sequence[str], partition: str | None, version: str
+    ) -> tuple[dict[str, Any], str]:
+        """The manifest and its token (ETag or hash): the publish index records which one it named."""
         path = f"{layout.version_path(asset_key, partition, version)}/{layout.MANIFEST_FILE}"
         found = read_json(self.storage, path, "manifest")
         if found is None:
             raise VersionError(
                 f"{layout.partition_path(asset_key, partition)} has no complete version {version}"
             )
-        return check_manifest(found[0], self.storage.uri(path), version)
+        return check_manifest(found[0], self.storage.uri(path), version), found[1]
 
     def written_by(
         self, asset_key: Sequence[str], partition: str | None, run_id: str
@@ -363,8 +369,13 @@ class VersionStore:
         none overwrites another. A publish never replaces a newer published version with
         an older one (a run that finishes after a later run of the same partition):
         that raises `StalePublishError`. Only a rollback moves the pointer back, and its
-        history entry says so. Publishing the version already published changes nothing."""
-        self.manifest(asset_key, partition, version)  # refuses incomplete versions
+        history entry says so. Publishing the version already published changes nothing.
+
+        The move is then recorded in the asset's publish index (see `publish_index`), with
+        the tokens of the pointer written and the manifest published, so readers can plan
+        from the index and tell when it lags."""
+        # The manifest read also refuses incomplete versions.
+        manifest, manifest_token = self.manifest_and_token(asset_key, partition, version)
         rel = layout.pointer_path(asset_key, partition)
         where = self.storage.uri(rel)
         for attempt in range(CAS_ATTEMPTS):
@@ -382,10 +393,12 @@ class VersionStore:
             pointer = _next_pointer(current, version, event, actor, reason, checks)
             body = json.dumps(pointer, indent=2, sort_keys=True).encode()
             try:
-                self.storage.write_object_if(rel, body, expected=token)
+                written = self.storage.write_object_if(rel, body, expected=token)
             except PreconditionFailed:
                 time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
                 continue
+            if partition is not None:
+                publish_index.record(self, asset_key, partition, manifest, pointer, (written, manifest_token))
             # Audit trail (governance): one create-only record per pointer move; `event` is the action.
             audit_log.append(
                 self.storage, event, asset=asset_key, partitions=[partition], versions=[version], actor=actor,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from platform_assets.lake import layout
+from platform_assets.lake import layout, publish_index
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.storage import LakeFile, LakeStorage
 from platform_assets.lake.versions import VersionStore
@@ -60,6 +60,8 @@ class OverlayStorage(LakeStorage):
         Not for the pointer of a partition the canary writes: its publish must see
         the canary's own (absent) pointer, never the real one, so a conditional
         pointer write compares with what is under the canary prefix."""
+        if publish_index.is_index_path(rel):
+            return False  # the canary's publishes keep their own index, compared under its prefix
         if posixpath.basename(rel) != layout.POINTER_FILE:
             return True
         return not super().list_names(posixpath.dirname(rel))

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from platform_assets import logs
 from platform_assets.lake.versions import VersionStore
+from platform_assets.observability.catalog_reads import CatalogReadScanner
 from platform_assets.observability.dagster_runs import RunHistory, utc_now
 from platform_assets.observability.lake_scan import (
     AssetFacts,
@@ -54,6 +55,8 @@ SERIES: dict[str, str] = {
     "storage_requests_total": "Storage calls (attempts) made by run processes, by operation.",
     "storage_retries_total": "Storage attempts that were retries, by operation.",
     "storage_errors_total": "Storage attempts that raised, by operation.",
+    "catalog_read_bytes_total": "Bytes of data files catalog reads opened, by asset (since exporter start).",
+    "catalog_reads_total": "Catalog reads (load, table, dataset, sql) by asset, since the exporter started.",
     "landing_files": "Files in the landing area, by dataset.",
     "landing_backlog_files": "Landed files whose bytes the raw zone does not hold yet.",
     "landing_backlog_oldest_age_seconds": "Age of the oldest landed-but-not-ingested file (0 if none).",
@@ -111,6 +114,7 @@ class PlatformCollector(Collector):
         self.env = env
         self.lake = LakeScanner(store)
         self.backlog = BacklogScanner(store.storage, datasets)
+        self.catalog_reads = CatalogReadScanner(store.storage)
         self._instance = instance
         self._runs: RunHistory | None = None
         self.clock = clock
@@ -164,7 +168,12 @@ class PlatformCollector(Collector):
             now = self.clock()
             assets = self.lake.scan()
             self._lake_metrics(out, assets, now)
-            for source, collect in (("landing", self._backlog_metrics), ("dagster", self._run_metrics)):
+            sources = (
+                ("landing", self._backlog_metrics),
+                ("dagster", self._run_metrics),
+                ("catalog", self._catalog_metrics),
+            )
+            for source, collect in sources:
                 try:  # one failing source must not take the lake's metrics down with it
                     collect(out, assets, now)
                     out.gauge("exporter_source_up", {"source": source}, 1)
@@ -173,7 +182,8 @@ class PlatformCollector(Collector):
                     logs.emit(
                         "exporter_source_failed", level=logging.WARNING, source=source, error=str(error)[:300]
                     )
-            out.gauge("exporter_files_read", {}, self.lake.reads + self.backlog.reads)
+            read = self.lake.reads + self.backlog.reads + self.catalog_reads.files_read
+            out.gauge("exporter_files_read", {}, read)
             out.gauge("exporter_refresh_seconds", {}, time.perf_counter() - started)
             out.gauge("exporter_refresh_timestamp_seconds", {}, now)
             return list(out.families.values())
@@ -282,6 +292,14 @@ class PlatformCollector(Collector):
             out.gauge("landing_backlog_oldest_age_seconds", labels, oldest)
             if found.newest_landed_mtime:
                 out.gauge("landing_newest_age_seconds", labels, now - found.newest_landed_mtime)
+
+    def _catalog_metrics(self, out: _Families, assets: list[AssetFacts], now: float) -> None:
+        self.catalog_reads.scan()
+        for asset, count in sorted(self.catalog_reads.bytes.items()):
+            out.counter("catalog_read_bytes_total", {"asset": asset}, count)
+            out.counter("catalog_reads_total", {"asset": asset}, self.catalog_reads.reads[asset])
+        for name in ("catalog_read_bytes_total", "catalog_reads_total"):  # present before any read
+            out._family(CounterMetricFamily, name, ["asset"])
 
     def _run_metrics(self, out: _Families, assets: list[AssetFacts], now: float) -> None:
         if self._runs is None:

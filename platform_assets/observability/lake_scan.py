@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from platform_assets import logs
-from platform_assets.lake import history, layout
+from platform_assets.lake import history, layout, publish_index
 from platform_assets.lake.storage import LakeFile, LakeIntegrityError
 from platform_assets.lake.versions import VersionError, VersionStore
 
@@ -151,8 +151,8 @@ class LakeScanner:
             return facts
         grouped: dict[str | None, list[tuple[list[str], LakeFile]]] = {}
         for entry in files:
-            if not entry.path.endswith(".json"):
-                continue  # data files: only pointers, manifests and audits say anything
+            if not entry.path.endswith(".json") or publish_index.is_index_path(entry.path):
+                continue  # data files and the publish index: pointers, manifests and audits say it all
             parts = entry.path[len(base) + 1 :].split("/")
             partition: str | None = None
             if parts[0].startswith(_PARTITION_PREFIX):
