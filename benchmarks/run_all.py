@@ -1,16 +1,17 @@
 """`make bench`: every figure of issue 17 in one run, printed and appended to RESULTS.md.
 
-Parts (BENCH_PARTS, comma-separated, default all, in this order):
+Parts (BENCH_PARTS, comma-separated, default all, in this order: the main target's three
+figures first, so a run stopped early still has them):
   floor     data floor (one DuckDB pass) and the pandas baseline, on the landed year
   dagster   Dagster floor (same graph, IO manager storing nothing) through the CLI, SQLite
-  postgres  the same Dagster floor on a throwaway PostgreSQL (deploy/dagster.yaml)
-  peer      stock Dagster peer (UPathIOManager Parquet), backfill and one day
   platform  the platform's backfill through the CLI with the dev (SQLite) instance, one day,
             and the floor-vs-platform data check on a few days
+  peer      stock Dagster peer (UPathIOManager Parquet), backfill and one day
+  postgres  the same Dagster floor on a throwaway PostgreSQL (deploy/dagster.yaml)
   incremental  benchmarks/incremental_day.py (landed day -> serving), p50/p95
   catalog   benchmarks/catalog_requests.py (S3 requests of a year-long catalog query)
-  scale     synthetic history of BENCH_SCALE_YEARS years, chunked multi-run backfill;
-            and one span of BENCH_SPEEDUP_DAYS days with one worker, then two
+  scale     one span of BENCH_SPEEDUP_DAYS days chunked with one worker, then BENCH_WORKERS;
+            then a synthetic history of BENCH_SCALE_YEARS years, chunked multi-run backfill
 Knobs: BENCH_QUICK=1 (two weeks, a 2-year scale of 3 weeks around the new year),
 BENCH_START/BENCH_END, BENCH_CHUNK_DAYS (31), BENCH_WORKERS (2), BENCH_RESULTS (file to
 append to; empty: print only). Work happens in a temporary folder, deleted at the end."""
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,7 @@ from benchmarks.memory import TreeMemory
 from benchmarks.report import Report
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ["floor", "dagster", "postgres", "peer", "platform", "incremental", "catalog", "scale"]
+PARTS = ["floor", "dagster", "platform", "peer", "postgres", "incremental", "catalog", "scale"]
 
 
 def _env(name: str, default: str) -> str:
@@ -268,7 +270,21 @@ def _stop_children() -> None:
             continue
 
 
+def _interruptible() -> None:
+    """SIGINT and SIGTERM end the run through `finally`, so its section is still written.
+
+    A job started in the background from a non-interactive shell inherits SIGINT as
+    ignored; it is restored here, and SIGTERM is made to stop the run the same way."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> int:
+    _interruptible()
     parts = [p.strip() for p in _env("BENCH_PARTS", ",".join(PARTS)).split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
