@@ -99,3 +99,32 @@ def test_the_landing_sensor_can_target_what_it_requests_and_the_key_is_enforced(
     assert CURATED_FLIGHTS not in targeted(build_definitions(lake.resource, settings))
     with pytest.raises(AutomationConfigError, match="through_zones must be true or false"):
         AutomationSettings.from_mapping({"landing": {"through_zones": "false"}})
+
+
+def test_with_per_zone_identities_a_landing_run_writes_raw_only(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where each zone's runs act as that zone's writer (staging and prod), a run that
+    also wrote curated and serving would need the raw writer to write them: the landing
+    run stays in raw, and automation builds the rest in runs of their own zones."""
+    from platform_assets.automation.landing_sensor import LANDING_SENSOR_NAME, per_zone_identities
+    from platform_assets_tests.pipeline import land_days
+
+    lake = local_lake(tmp_path)
+    land_days(lake, DAY, DAY)
+    for name in ("airlines", "airports", "planes"):
+        _publish(lake, dg.AssetKey(["curated", name]), None)
+    sensor = build_definitions(lake.resource).resolve_sensor_def(LANDING_SENSOR_NAME)
+
+    def day_run() -> set[dg.AssetKey]:
+        with dg.instance_for_test() as instance:
+            context = dg.build_sensor_context(instance=instance, resources={"lake": lake.resource})
+            result = sensor(context)
+        (day,) = [r for r in result.run_requests or [] if r.partition_key == DAY]
+        return set(day.asset_selection or [])
+
+    assert not per_zone_identities("dev")
+    assert day_run() >= {CURATED_FLIGHTS, *SERVING}
+    monkeypatch.setenv("PLATFORM_IDENTITY_PROFILE", "platform-{identity}")
+    assert per_zone_identities("dev") and per_zone_identities("prod")
+    assert day_run() == {RAW_FLIGHTS, RAW_WEATHER}

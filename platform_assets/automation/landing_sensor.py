@@ -163,6 +163,17 @@ def _handle_rejections(
             stuck[:] = [*stuck, rejection.path][-MAX_STRAYS_REMEMBERED:]
 
 
+def per_zone_identities(env: str) -> bool:
+    """Whether each zone's runs act as that zone's writer (staging and prod by default).
+
+    A run then writes one zone only, so a landed day is not carried through the zones
+    in its own run (`landing_through`): the automation sensors build curated and serving
+    in runs of their own, each with its own least-privileged identity."""
+    from platform_assets.governance.config import GovernanceSettings
+
+    return bool(GovernanceSettings.load(env).identity_profile)
+
+
 def build_landing_sensor(
     datasets: Sequence[LandingDataset], settings: AutomationSettings, plan: ZonePlan | None = None
 ) -> dg.SensorDefinition:
@@ -205,7 +216,7 @@ def build_landing_sensor(
         cursor = LandingCursor.parse(context.cursor)
         scan = scan_landing(area, datasets, cursor, settings)
         requests = plan_runs(scan.changes, settings.max_days_per_run, with_job_names=True)
-        if plan.order and requests:
+        if plan.order and requests and not per_zone_identities(lake.settings().env):
             requests = through_zones(requests, plan, lake.versions())
         _handle_rejections(context, storage, scan, cursor, settings)
         if scan.pending:

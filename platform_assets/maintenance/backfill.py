@@ -30,8 +30,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.domains import DEFAULT_DOMAIN, domain_names
+
 DEFAULT_MODULE = "platform_assets.definitions"
 ZONE_TAG = "zone"
+DOMAIN_TAG = "domain"  # every domain tags its assets with its name
 # Each run's events are in the instance (UI, `dagster` CLI); its log file keeps warnings and errors.
 _QUIET = '{"loggers": {"console": {"config": {"log_level": "WARNING"}}}}'
 
@@ -75,10 +78,11 @@ def chunks(start: date, end: date, chunk_days: int) -> list[Chunk]:
     return out
 
 
-def backfill_selection(defs: dg.Definitions) -> tuple[list[str], list[str]]:
-    """(reference keys, daily keys): every daily, single-run asset whose parents are daily or
-    unpartitioned, and the unpartitioned assets those depend on, ancestors first.
+def backfill_selection(defs: dg.Definitions, domain: str) -> tuple[list[str], list[str]]:
+    """(reference keys, daily keys): every daily, single-run asset of `domain` whose parents
+    are daily or unpartitioned, and the unpartitioned assets those depend on, ancestors first.
 
+    One domain at a time: each brings its own calendar, and one run holds one.
     Assets fed by another partitioning (daily scores of a weekly model) are left to
     their own schedule: a daily range says nothing about which weeks to train."""
     graph = defs.resolve_asset_graph()
@@ -86,6 +90,8 @@ def backfill_selection(defs: dg.Definitions) -> tuple[list[str], list[str]]:
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
         if not isinstance(node.partitions_def, dg.DailyPartitionsDefinition):
+            continue
+        if node.tags.get(DOMAIN_TAG) != domain:
             continue
         if node.backfill_policy != dg.BackfillPolicy.single_run():
             continue
@@ -119,14 +125,17 @@ def run_slots(instance: dg.DagsterInstance) -> int | None:
     return min(limits) if limits else None
 
 
-def _plan(module: str) -> tuple[list[str], list[str], int | None]:
+def _plan(module: str, domain: str) -> tuple[list[str], list[str], int | None]:
     from importlib import import_module
 
     try:
         defs = import_module(module).defs
     except (ImportError, AttributeError) as error:
         raise ValueError(f"--module {module}: not a code location with a `defs` object ({error})") from None
-    return (*backfill_selection(defs), run_slots(dg.DagsterInstance.get()))
+    reference, daily = backfill_selection(defs, domain)
+    if not daily:
+        raise ValueError(f"--domain {domain}: {module} has no daily assets of that domain")
+    return reference, daily, run_slots(dg.DagsterInstance.get())
 
 
 def _materialize_argv(module: str, keys: Sequence[str], chunk: Chunk | None) -> list[str]:
@@ -151,6 +160,7 @@ def run_backfill(
     workers: int,
     *,
     module: str = DEFAULT_MODULE,
+    domain: str = DEFAULT_DOMAIN,
     logs: Path,
     reference: bool = True,
     run: Callable[[list[str], Path], int] = _run,
@@ -163,7 +173,7 @@ def run_backfill(
     # Planned in a short-lived process: the code location's import would otherwise stay
     # resident in this one for the whole backfill, beside the runs' own memory.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as planner:
-        reference_keys, daily_keys, slots = planner.submit(_plan, module).result()
+        reference_keys, daily_keys, slots = planner.submit(_plan, module, domain).result()
     allowed = min(workers, slots) if slots else workers
     if allowed < workers:
         say(f"the instance's run queue allows {allowed} run(s) of a zone at once: using {allowed} worker(s)")
@@ -205,8 +215,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     logs = args.logs or home / "backfill-logs" / time.strftime("%Y%m%dT%H%M%S")
     try:
         report = run_backfill(
-            args.start, args.end, args.chunk_days, args.workers, module=args.module, logs=logs,
-            reference=not args.skip_reference,
+            args.start, args.end, args.chunk_days, args.workers, module=args.module, domain=args.domain,
+            logs=logs, reference=not args.skip_reference,
         )  # fmt: skip
     except ValueError as error:
         print(f"platform: {error}", file=sys.stderr)
@@ -227,6 +237,12 @@ def add_backfill_command(commands: argparse._SubParsersAction, day: Callable[[st
     backfill.add_argument("--workers", type=int, default=1, help="runs at once (capped by the run queue)")
     backfill.add_argument(
         "--module", default=DEFAULT_MODULE, help="code location module (default: the platform)"
+    )
+    backfill.add_argument(
+        "--domain",
+        default=DEFAULT_DOMAIN,
+        choices=domain_names(),
+        help=f"whose days (default {DEFAULT_DOMAIN})",
     )
     backfill.add_argument("--skip-reference", action="store_true", help="do not rebuild the reference assets")
     backfill.add_argument("--logs", type=Path, help="folder for each run's log (default: under DAGSTER_HOME)")
