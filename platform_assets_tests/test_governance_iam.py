@@ -314,6 +314,7 @@ def test_policies_follow_the_graph(tmp_path: Path) -> None:
     assert {i for i in inputs if not i.startswith("serving/")} == {
         "curated/flights/*",
         "curated/planes/*",
+        "curated/seattle_weather/*",
         "curated/weather/*",
         "ml/delay_model/*",
     }  # fmt: skip  (delay_scores reads the published model)

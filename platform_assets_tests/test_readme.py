@@ -191,4 +191,17 @@ def _run_block(block: Block, project: Path) -> None:
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{block.id} failed ({done.returncode}):\n{block.code}\n{output[-4000:]}"
-    assert "Traceback" not in output, f"{block.id}:\n{output[-4000:]}"
+    assert "Traceback" not in _without_kernel_shutdown_noise(output), f"{block.id}:\n{output[-4000:]}"
+
+
+# A Jupyter kernel asked to stop while it flushes its output sometimes logs this from its
+# own event loop (ipykernel's control channel after its socket closed); the notebook
+# has already run and its result is checked by the exit code and the block's output.
+_KERNEL_SHUTDOWN = re.compile(
+    r"ERROR:tornado\.general:Uncaught exception in ZMQStream callback\nTraceback \(most recent call last\):\n"
+    r"(?:[ \t].*\n)*zmq\.error\.ZMQError: Socket operation on non-socket\n?"
+)
+
+
+def _without_kernel_shutdown_noise(output: str) -> str:
+    return _KERNEL_SHUTDOWN.sub("", output)
