@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server from Debian's packages, as the tests start one.
 
-Same steps as platform_assets_tests/test_deploy_instance.py's fixture (initdb as the
+The one server the tests (test_deploy_instance.py) and benchmarks start (initdb as the
 `postgres` user when root, trust auth on a loopback port, a `dagster` database); it
 yields the DAGSTER_PG_* variables that deploy/dagster.yaml reads."""
 

@@ -6,19 +6,15 @@ cluster, and is stopped at the end."""
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from platform_assets_tests.conftest import free_port, local_lake
+from benchmarks import postgres_server
+from platform_assets_tests.conftest import local_lake
 from platform_assets_tests.pipeline import land_days
 
 pytestmark = pytest.mark.integration
@@ -26,69 +22,13 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _pg_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
-    if not found:
-        pytest.fail("PostgreSQL server binaries are missing; `make test` installs Debian's postgresql")
-    return Path(found[-1]).parent
-
-
-def _as_postgres(*command: str) -> list[str]:
-    return list(command) if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *command]
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[dict[str, str]]:
-    bin_dir = _pg_bin()
-    data = Path(tempfile.mkdtemp(prefix="platform-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    port = str(free_port())
-    subprocess.run(
-        _as_postgres(str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "dagster", "--auth=trust"),
-        check=True,
-        capture_output=True,
-    )
-    server = subprocess.Popen(
-        _as_postgres(
-            str(bin_dir / "postgres"),
-            "-D",
-            str(data / "db"),
-            "-p",
-            port,
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"unix_socket_directories={data}",
-        ),  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            ready = subprocess.run(
-                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", port], capture_output=True
-            )
-            if ready.returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("PostgreSQL did not start")
-        subprocess.run(
-            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", port, "-U", "dagster", "dagster"],
-            check=True,
-        )
-        yield {
-            "DAGSTER_PG_HOST": "127.0.0.1",
-            "DAGSTER_PG_PORT": port,
-            "DAGSTER_PG_DB": "dagster",
-            "DAGSTER_PG_USERNAME": "dagster",
-            "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+    """A throwaway server from Debian's packages (the one the benchmarks use too)."""
+    if not postgres_server.available():
+        pytest.fail("PostgreSQL server binaries are missing; `make test` installs Debian's postgresql")
+    with postgres_server.postgres() as env:
+        yield env
 
 
 def test_production_instance_stores_runs_in_postgres(

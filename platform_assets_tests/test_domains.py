@@ -146,7 +146,7 @@ def test_landing_plans_one_run_per_calendar(defs: dg.Definitions) -> None:
     """Files of two domains landed for the same days become separate raw runs, each in
     its calendar's job: one run cannot hold two partitions definitions."""
     from platform_assets.automation.landing_scan import LandedChange, landing_datasets
-    from platform_assets.automation.landing_sensor import plan_runs
+    from platform_assets.automation.landing_sensor import calendars, plan_runs
     from platform_assets.lake.landing import landing_path
 
     datasets = {d.name: d for d in landing_datasets(defs.assets or [])}
@@ -157,7 +157,8 @@ def test_landing_plans_one_run_per_calendar(defs: dg.Definitions) -> None:
 
     days = ["2013-05-01", "2013-05-02"]
     changes = [change(name, day) for day in days for name in ("flights", "weather", "seattle_weather")]
-    requests = plan_runs([*changes, change("planes", None)], max_days_per_run=31, with_job_names=True)
+    jobs = calendars(list(datasets.values()))
+    requests = plan_runs([*changes, change("planes", None)], max_days_per_run=31, jobs=jobs)
     shapes = [(r.job_name, sorted(k.path[1] for k in r.asset_selection or [])) for r in requests]
     assert shapes == [
         ("landing_reference", ["planes"]),
@@ -165,3 +166,8 @@ def test_landing_plans_one_run_per_calendar(defs: dg.Definitions) -> None:
         ("landing_seattle_weather", ["seattle_weather"]),
     ]
     assert all(r.tags["dagster/asset_partition_range_start"] == days[0] for r in requests[1:])
+    # A calendar's job is named the same whichever of its datasets changed (the daemon
+    # refuses a request for a job the sensor does not target).
+    (alone,) = plan_runs([change("weather", days[0])], max_days_per_run=31, jobs=jobs)
+    assert alone.job_name == "landing_flights"
+    assert {r.job_name for r in requests} <= {name for name, _ in jobs}

@@ -90,18 +90,23 @@ def _request(changes: list[LandedChange], days: list[str], job_name: str | None)
 
 
 def plan_runs(
-    changes: Sequence[LandedChange], max_days_per_run: int, with_job_names: bool = False
+    changes: Sequence[LandedChange],
+    max_days_per_run: int,
+    jobs: Sequence[tuple[str, list[LandingDataset]]] | None = None,
 ) -> list[dg.RunRequest]:
     """Group changes into runs: reference tables together, consecutive days together,
-    one calendar (partitions definition) per run.
+    one calendar (partitions definition) per run, named after its job in `jobs` (the
+    sensor's `calendars` of every landing dataset, whichever of them changed).
 
     Days join a stretch only when the same raw assets changed on them, because a
     range run materializes every selected asset for every day of the range."""
-    groups = calendars(list({c.dataset.asset_key: c.dataset for c in changes}.values()))
+    changed = list({c.dataset.asset_key: c.dataset for c in changes}.values())
     requests = []
-    for job, datasets in groups:
-        mine = [c for c in changes if c.dataset in datasets]
-        requests += _plan_calendar(mine, max_days_per_run, job if with_job_names else None)
+    for job, datasets in jobs if jobs is not None else calendars(changed):
+        keys = {d.asset_key for d in datasets}
+        mine = [c for c in changes if c.dataset.asset_key in keys]
+        if mine:
+            requests += _plan_calendar(mine, max_days_per_run, job if jobs is not None else None)
     return requests
 
 
@@ -187,11 +192,12 @@ def build_landing_sensor(
         calendar = group[0].partitions_def
         return [k for k in plan.order if calendar is not None and plan.partitions[k] == calendar]
 
+    job_plan = calendars(datasets)
     jobs = [
         dg.define_asset_job(
             name, selection=dg.AssetSelection.assets(*[d.asset_key for d in group], *downstream(group))
         )
-        for name, group in calendars(datasets)
+        for name, group in job_plan
     ]
     unknown = sorted(set(settings.dataset_completion) - {d.name for d in datasets})
     if unknown:
@@ -215,7 +221,7 @@ def build_landing_sensor(
         area = LandingArea(storage, lake.settings())
         cursor = LandingCursor.parse(context.cursor)
         scan = scan_landing(area, datasets, cursor, settings)
-        requests = plan_runs(scan.changes, settings.max_days_per_run, with_job_names=True)
+        requests = plan_runs(scan.changes, settings.max_days_per_run, job_plan)
         if plan.order and requests and not per_zone_identities(lake.settings().env):
             requests = through_zones(requests, plan, lake.versions())
         _handle_rejections(context, storage, scan, cursor, settings)
