@@ -348,4 +348,9 @@ def test_a_run_acts_as_its_zone_and_never_as_several() -> None:
     assert run_identity({}, []) is None
     with pytest.raises(IdentityError, match="launch one run per zone"):
         resolve(run_identity({}, ["raw", "curated"]), "platform-{identity}")
+    # A zone tag does not make a run over several zones act as that zone's writer
+    # (a landing run carried through the zones is tagged `raw` for the run queue).
+    assert run_identity({"zone": "raw"}, ["raw", "curated", "serving"]) == "curated+raw+serving"
+    with pytest.raises(IdentityError, match="launch one run per zone"):
+        resolve(run_identity({"zone": "raw"}, ["raw", "curated"]), "platform-{identity}")
     assert resolve("raw+curated", "").access_key is None  # identities off: ambient credentials

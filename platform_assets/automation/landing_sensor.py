@@ -171,9 +171,10 @@ def _handle_rejections(
 def per_zone_identities(env: str) -> bool:
     """Whether each zone's runs act as that zone's writer (staging and prod by default).
 
-    A run then writes one zone only, so a landed day is not carried through the zones
-    in its own run (`landing_through`): the automation sensors build curated and serving
-    in runs of their own, each with its own least-privileged identity."""
+    A run then writes one zone only (`governance.identity.run_identity` refuses a run
+    over several), so a landed day is not carried through the zones in its own run
+    (`landing_through`): the automation sensors build curated and serving in runs of
+    their own, each with its own least-privileged identity."""
     from platform_assets.governance.config import GovernanceSettings
 
     return bool(GovernanceSettings.load(env).identity_profile)

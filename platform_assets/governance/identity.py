@@ -31,18 +31,21 @@ class IdentityError(SettingsError):
 
 
 def run_identity(tags: dict[str, str], selected_zones: Iterable[str]) -> str | None:
-    """The identity a run acts as: its `zone` tag, else the one zone it materializes.
+    """The identity a run acts as: the one zone it materializes, which its `zone` tag
+    names when it has one.
 
-    A run over several zones has no single least-privileged identity; it is refused
-    by `resolve` when identities are in force, rather than given the union."""
+    A run over several zones has no single least-privileged identity, whatever its tag
+    says (a tag sets the run queue's limits, not what the run writes): it gets the union's
+    name, which `resolve` refuses when identities are in force, rather than one zone's
+    credentials for writes into the others."""
+    zones = set(selected_zones)
     zone = tags.get(ZONE_TAG)
     if zone:
-        return zone
-    zones = sorted(set(selected_zones))
+        zones.add(zone)
     if len(zones) == 1:
-        return zones[0]
+        return zones.pop()
     if zones:
-        return "+".join(zones)
+        return "+".join(sorted(zones))
     return None
 
 

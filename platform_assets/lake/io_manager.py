@@ -31,6 +31,7 @@ from platform_assets.lake.manifest import (
 )
 from platform_assets.lake.quarantine import Screened, write_rejected
 from platform_assets.lake.resources import LakeResource
+from platform_assets.lake.run_stash import RunStash
 from platform_assets.lake.versions import KIND_FILE, RawFile, StalePublishError, VersionStore
 from platform_assets.observability import usage
 
@@ -62,8 +63,7 @@ _reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
 _written: dict[tuple[str, str, str | None], str] = {}
 # (run id, asset path, partition, version) -> the table or file a step wrote and has not had
 # audited yet: the audit judges what the run holds instead of reading every version back.
-# Only the current run's are kept (see `_hold`), so a process running many runs cannot grow.
-_held: dict[tuple[str, str, str | None, str], pa.Table | RawFile] = {}
+_held: RunStash[pa.Table | RawFile] = RunStash()
 
 
 class UpstreamMovedError(RuntimeError):
@@ -222,13 +222,6 @@ def _write_screened(
     return store.write_table(asset_key, partition, screened.kept, run_id=run_id, extra=extra, version=version)
 
 
-def _hold(run_id: str, asset_key: Sequence[str], partition: str | None, version: str, data: Any) -> None:
-    """Keep what a step wrote for its audit in the same run; drop anything other runs left."""
-    for key in [k for k in _held if k[0] != run_id]:
-        del _held[key]
-    _held[(run_id, "/".join(asset_key), partition, version)] = data
-
-
 def take_held(
     run_id: str, asset_key: Sequence[str], partition: str | None, version: str
 ) -> pa.Table | RawFile | None:
@@ -237,7 +230,7 @@ def take_held(
     Handed over once: the audit takes it, so the run does not keep a backfill's tables in
     memory after they were judged. None when the audit runs in another process (or a
     check-only run): the audit then reads the version from the lake."""
-    return _held.pop((run_id, "/".join(asset_key), partition, version), None)
+    return _held.take((run_id, "/".join(asset_key), partition, version))
 
 
 class VersionedParquetIOManager(dg.ConfigurableIOManager):
@@ -282,7 +275,8 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             if audited:
                 manifest = {**manifest, "status": STATUS_PENDING}
                 if held is not None:
-                    _hold(context.run_id, asset_key, key, manifest["version"], held)
+                    held_key = (context.run_id, "/".join(asset_key), key, manifest["version"])
+                    _held.hold(context.run_id, held_key, held)
             else:
                 try:
                     store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")

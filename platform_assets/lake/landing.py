@@ -10,6 +10,9 @@ dataset name `_landing`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, timedelta
+
 from platform_assets.lake import layout
 from platform_assets.lake.storage import LakeStorage
 
@@ -34,3 +37,26 @@ def land_file(storage: LakeStorage, rel: str, data: bytes) -> bool:
         return False
     storage.write_bytes(rel, data)
     return True
+
+
+def days(start: date, end: date) -> Iterator[str]:
+    """Every day of [start, end] as a partition key."""
+    for offset in range((end - start).days + 1):
+        yield (start + timedelta(days=offset)).isoformat()
+
+
+def land_files(
+    storage: LakeStorage,
+    files: Iterable[tuple[str, Callable[[], bytes]]],
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, int]:
+    """Land each (landing path, bytes to render) a source yields; what is in place is left alone.
+
+    Every domain's `land` is this over its own files. Returns how many files were
+    written and how many were already there with the same bytes."""
+    counts = {"written": 0, "unchanged": 0}
+    for rel, render in files:
+        counts["written" if land_file(storage, rel, render()) else "unchanged"] += 1
+        if progress:
+            progress(1)
+    return counts

@@ -26,22 +26,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from platform_assets import logs
 from platform_assets.lake import layout
-from platform_assets.lake.storage import LakeIntegrityError, LakeStorage, PreconditionFailed
+from platform_assets.lake.storage import (
+    CAS_ATTEMPTS,
+    LakeIntegrityError,
+    LakeStorage,
+    PreconditionFailed,
+    cas_backoff,
+)
 
 if TYPE_CHECKING:
     from platform_assets.lake.versions import VersionStore
 
 INDEX_FOLDER = "_index"
 INDEX_FORMAT = 1
-CAS_ATTEMPTS = 50
 # Manifest fields a reader needs that are the same for most partitions: kept once per
 # shard ("shapes") and referenced by hash from each entry.
 _SHAPE_FIELDS = ("kind", "schema_hash", "arrow_schema", "schema", "platform/classification", "classification")
@@ -250,7 +253,7 @@ def _update(
             storage.write_object_if(rel, body, expected=found[1] if found is not None else None)
             return
         except PreconditionFailed:
-            time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
+            cas_backoff(attempt)
     raise IndexWriteError(
         f"{storage.uri(rel)}: gave up after {CAS_ATTEMPTS} attempts; other writers kept changing it"
     )

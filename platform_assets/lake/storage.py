@@ -57,6 +57,17 @@ class PreconditionFailed(RuntimeError):
     """A conditional write lost a race: the object is no longer what the writer read."""
 
 
+# How often a read-modify-write by compare-and-swap (a pointer, an index shard) re-reads
+# and re-applies after losing a race before it gives up with a clear error.
+CAS_ATTEMPTS = 50
+
+
+def cas_backoff(attempt: int) -> None:
+    """Wait before re-reading after the `attempt`-th lost race: short and jittered, so
+    racing writers spread out instead of colliding again."""
+    time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
+
+
 class LakeIntegrityError(RuntimeError):
     """An object in the lake is not what its metadata says: torn, corrupt or replaced.
 

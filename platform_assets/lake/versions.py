@@ -16,7 +16,6 @@ import base64
 import hashlib
 import io
 import json
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +27,13 @@ import pyarrow.parquet as pq
 
 from platform_assets.governance import audit_log
 from platform_assets.lake import layout, publish_index
-from platform_assets.lake.storage import LakeIntegrityError, LakeStorage, PreconditionFailed
+from platform_assets.lake.storage import (
+    CAS_ATTEMPTS,
+    LakeIntegrityError,
+    LakeStorage,
+    PreconditionFailed,
+    cas_backoff,
+)
 
 MANIFEST_FORMAT = 1
 POINTER_HISTORY_LIMIT = 100
@@ -41,7 +46,6 @@ EVENT_PUBLISH = "publish"
 FILE_ASSET_KEY = b"platform.asset"
 FILE_PARTITION_KEY = b"platform.partition"
 # A compare-and-swap that keeps losing is retried this often before giving up loudly.
-CAS_ATTEMPTS = 50
 # A small object that does not parse is read again this often: a torn read is retried,
 # a corrupt object is reported.
 READ_ATTEMPTS = 3
@@ -395,7 +399,7 @@ class VersionStore:
             try:
                 written = self.storage.write_object_if(rel, body, expected=token)
             except PreconditionFailed:
-                time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
+                cas_backoff(attempt)
                 continue
             if partition is not None:
                 publish_index.record(self, asset_key, partition, manifest, pointer, (written, manifest_token))

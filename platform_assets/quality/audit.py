@@ -24,7 +24,7 @@ version: it reports, and never re-points readers."""
 # No `from __future__ import annotations` here: Dagster reads the check function's
 # `context` annotation at decoration time and refuses it as a string.
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -250,8 +250,6 @@ class Auditor:
         self._profiles: dict[str, hist.Profile | None] = {}
         self._partitions: set[str] | None = None
         self._reference_keys: dict[tuple[tuple[str, ...], str], set[str] | None] = {}
-        # (partition, manifest, pointer) of every version this audit published.
-        self.published: list[tuple[str | None, dict[str, Any], dict[str, Any]]] = []
 
     def run(self, partitions: Sequence[str | None], asset_key: dg.AssetKey) -> Iterator[dg.AssetCheckResult]:
         ordered = sorted(partitions, key=lambda p: p or "")
@@ -304,7 +302,6 @@ class Auditor:
                     pointer = self.store.publish(
                         key, partition, version, actor=f"run:{self.run_id}", checks=summary
                     )
-                    self.published.append((partition, manifest, pointer))
                     outcomes = [
                         _with_publish(o, pointer) if o.check == CHECK_CONTRACT else o for o in outcomes
                     ]
@@ -350,7 +347,7 @@ class Auditor:
         frames: dict[str | None, pd.DataFrame] = {}
         failures: dict[str | None, tuple[ContractReport, str]] = {}
         if self.audit.landed_csv:
-            raws = {p: self._held(m) or self.store.read_file(m) for p, m in manifests.items()}
+            raws = {p: self._held(m, self.store.read_file) for p, m in manifests.items()}
             files = {p: (raw.data, raw.source_uri or raw.name) for p, raw in raws.items()}
             landed = read_landed_csvs(files, self.audit.contract)
             hold_parsed(self.run_id, files, self.audit.contract, landed)  # the curated step reads them next
@@ -361,9 +358,7 @@ class Auditor:
                     frames[partition] = parsed
             reports = {p: ContractReport.empty() for p in frames}
         else:
-            frames = {
-                p: canonical_frame(self._held(m) or self.store.read_table(m)) for p, m in manifests.items()
-            }
+            frames = {p: canonical_frame(self._held(m, self.store.read_table)) for p, m in manifests.items()}
             reports = {p: report for p, (_, report) in check_frames(self.audit.contract, frames).items()}
         out = {}
         for partition, manifest in manifests.items():
@@ -371,15 +366,17 @@ class Auditor:
             out[partition] = self._contract_outcome(manifest, frames.get(partition), report, problem)
         return out
 
-    def _held(self, manifest: dict[str, Any]) -> Any:
-        """The data this run wrote as `manifest`'s version, if the run still holds it in memory.
+    def _held(self, manifest: dict[str, Any], read: Callable[[dict[str, Any]], Any]) -> Any:
+        """The data this run wrote as `manifest`'s version if the run still holds it in
+        memory, else `read` of it from the lake.
 
         It is what the step handed the IO manager, byte for byte what the version's files
         hold (their hashes were computed from it), so judging it instead of reading the
         files back changes no verdict; a version another run wrote is always read."""
-        if manifest.get("run_id") != self.run_id:
-            return None
-        return take_held(self.run_id, manifest["asset_key"], manifest["partition"], manifest["version"])
+        held = None
+        if manifest.get("run_id") == self.run_id:
+            held = take_held(self.run_id, manifest["asset_key"], manifest["partition"], manifest["version"])
+        return read(manifest) if held is None else held
 
     def _contract_outcome(
         self, manifest: dict[str, Any], frame: pd.DataFrame | None, report: ContractReport, problem: str

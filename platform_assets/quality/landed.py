@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from platform_assets.lake.run_stash import RunStash
 from platform_assets.quality.contracts import (
     CASE_COLUMNS,
     MISSING_COLUMN,
@@ -42,10 +43,8 @@ RULE_FINITE = "finite_number"
 _NOT_A_NUMBER = frozenset({"nan", "+nan", "-nan"})
 # Typed frames kept for one more reader in the same run: the raw audit parses every
 # landed file it judges, and the curated step of the same run parses the same bytes
-# against the same contract. (contract, SHA-256 of the bytes, source) -> frame; only
-# one run's at a time (see `hold_parsed`), each handed over once.
-_held: dict[tuple[str, str, str], pd.DataFrame] = {}
-_held_run: dict[str, str] = {}
+# against the same contract. (contract, SHA-256 of the bytes, source) -> frame.
+_held: RunStash[pd.DataFrame] = RunStash()
 
 
 class LandedFileError(ValueError):
@@ -223,7 +222,7 @@ def read_landed_csvs(
     out: dict[Hashable, pd.DataFrame | LandedFileError] = {}
     texts: dict[Hashable, pd.DataFrame] = {}
     for key, (data, source) in files.items():
-        held = _held.pop(_held_key(contract, data, source), None) if _held else None
+        held = _held.take(_held_key(contract, data, source))
         if held is not None:
             out[key] = held
             continue
@@ -251,12 +250,8 @@ def hold_parsed(
     """Keep the frames `read_landed_csvs` returned for the next reader of the same bytes in `run_id`.
 
     Keyed by content, so a reader of other bytes (a file landed again meanwhile) parses
-    its own; what another run left is dropped first, so a long-lived process holds at
-    most one run's files. Errors are not kept: they are cheap to find again."""
-    if _held_run.get("run") != run_id:
-        _held.clear()
-        _held_run["run"] = run_id
+    its own. Errors are not kept: they are cheap to find again."""
     for key, (data, source) in files.items():
         frame = parsed.get(key)
         if isinstance(frame, pd.DataFrame):
-            _held[_held_key(contract, data, source)] = frame
+            _held.hold(run_id, _held_key(contract, data, source), frame)

@@ -7,11 +7,11 @@ the reference tables land whole."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 
-from platform_assets.lake.landing import land_file, landing_path
+from platform_assets.lake.landing import days, land_files, landing_path
 from platform_assets.lake.storage import LakeStorage
 
 DAILY_DATASETS = ("flights", "weather")
@@ -71,12 +71,9 @@ class NycFlights13Source:
         """(landing path, bytes thunk) for every reference table and each day in [start, end]."""
         for dataset in REFERENCE_DATASETS:
             yield landing_path(dataset), lambda d=dataset: self.reference_file(d)
-        day = start
-        while day <= end:
+        for key in days(start, end):
             for dataset in DAILY_DATASETS:
-                key = day.isoformat()
                 yield landing_path(dataset, key), lambda d=dataset, k=key: self.daily_file(d, k)
-            day += timedelta(days=1)
 
 
 def land(
@@ -88,13 +85,7 @@ def land(
     """Land [start, end] into `storage`; unchanged files are left alone.
 
     Returns counts of files written and files already in place."""
-    source = NycFlights13Source()
-    counts = {"written": 0, "unchanged": 0}
-    for rel, render in source.files(start, end):
-        counts["written" if land_file(storage, rel, render()) else "unchanged"] += 1
-        if progress:
-            progress(1)
-    return counts
+    return land_files(storage, NycFlights13Source().files(start, end), progress)
 
 
 def landing_file_count(start: date, end: date) -> int:

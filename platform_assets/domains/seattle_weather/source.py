@@ -7,12 +7,12 @@ weather station's nightly export would."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 
 import pandas as pd
 
-from platform_assets.lake.landing import land_file, landing_path
+from platform_assets.lake.landing import days, land_files, landing_path
 from platform_assets.lake.storage import LakeStorage
 
 DATASET = "seattle_weather"
@@ -36,18 +36,15 @@ def land(
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
     """Land [start, end] into `storage`; unchanged files are left alone."""
-    counts = {"written": 0, "unchanged": 0}
-    by_day = {key: rows for key, rows in source_table().groupby("date", sort=True)}
-    empty = source_table().iloc[0:0]
-    day = start
-    while day <= end:
-        key = day.isoformat()
-        data = by_day.get(key, empty).to_csv(index=False, lineterminator="\n").encode()
-        counts["written" if land_file(storage, landing_path(DATASET, key), data) else "unchanged"] += 1
-        if progress:
-            progress(1)
-        day += timedelta(days=1)
-    return counts
+    table = source_table()
+    by_day = {key: rows for key, rows in table.groupby("date", sort=True)}
+    empty = table.iloc[0:0]
+
+    def render(key: str) -> bytes:
+        return by_day.get(key, empty).to_csv(index=False, lineterminator="\n").encode()
+
+    files = ((landing_path(DATASET, key), lambda k=key: render(k)) for key in days(start, end))
+    return land_files(storage, files, progress)
 
 
 def landing_file_count(start: date, end: date) -> int:
