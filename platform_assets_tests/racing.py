@@ -6,8 +6,15 @@ that the pointer's history holds all of them and nothing else."""
 
 from __future__ import annotations
 
+import faulthandler
+import multiprocessing
+import os
+import queue
 import random
+import signal
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,56 @@ from platform_assets.lake.versions import StalePublishError, VersionStore
 
 KEY = ["curated", "race"]
 DAY = "2013-05-01"
+
+
+def _child(job: Callable[..., Any], args: tuple[Any, ...], results: Any, index: int, stacks: str) -> None:
+    # A worker still running when the race's time is up leaves its threads' stacks
+    # behind, so a hang says where it hung.
+    with open(stacks, "w") as out:
+        faulthandler.dump_traceback_later(float(os.environ["RACE_DUMP_AFTER_S"]), file=out)
+        results.put((index, job(*args)))
+        faulthandler.cancel_dump_traceback_later()
+
+
+def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], timeout: float) -> list[Any]:
+    """Run each (function, args) in its own spawned process at once; their results in order.
+
+    Past `timeout` the stragglers are killed (SIGKILL, so nothing can hold them up) and the
+    race fails naming them, with the stacks they were in."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    folder = tempfile.mkdtemp(prefix="race-")
+    stacks = [os.path.join(folder, f"worker-{i}.txt") for i in range(len(jobs))]
+    os.environ["RACE_DUMP_AFTER_S"] = str(max(1.0, timeout - 15))
+    processes = [
+        context.Process(target=_child, args=(job, args, results, i, stacks[i]), daemon=True)
+        for i, (job, args) in enumerate(jobs)
+    ]
+    for process in processes:
+        process.start()
+    found: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < len(jobs) and time.monotonic() < deadline:
+            try:
+                index, value = results.get(timeout=1)
+            except queue.Empty:  # check the deadline, and whether a worker died (its error is on stderr)
+                dead = {i: p.exitcode for i, p in enumerate(processes) if p.exitcode and i not in found}
+                if dead:
+                    raise AssertionError(f"race worker(s) died, exit codes {dead}") from None
+                continue
+            found[index] = value
+        if len(found) < len(jobs):
+            hung = [i for i in range(len(jobs)) if i not in found]
+            time.sleep(1)
+            where = "\n".join(f"--- worker {i}\n{Path(stacks[i]).read_text()[-4000:]}" for i in hung)
+            raise AssertionError(f"race worker(s) {hung} still running after {timeout:.0f} s:\n{where}")
+    finally:
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=10)
+    return [found[i] for i in range(len(jobs))]
 
 
 def store_for(url: str, endpoint: str | None) -> VersionStore:

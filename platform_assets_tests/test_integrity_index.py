@@ -7,7 +7,6 @@ each version was written with), and `repair` / the next publish must bring it le
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import pyarrow as pa
@@ -41,13 +40,8 @@ def test_racing_publishers_of_different_partitions_lose_no_index_entry(lake: Lak
     }
     shares = [[(d, written[d]["version"]) for d in DAYS[i::WORKERS]] for i in range(WORKERS)]
     start_at = time.time() + 4.0  # after every spawned process has imported the platform
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(WORKERS) as pool:
-        jobs = [
-            pool.apply_async(racing.partition_publisher, (lake.url, lake.endpoint_url, s, start_at))
-            for s in shares
-        ]
-        assert sum(job.get(timeout=120) for job in jobs) == len(DAYS)
+    jobs = [(racing.partition_publisher, (lake.url, lake.endpoint_url, s, start_at)) for s in shares]
+    assert sum(racing.run(jobs, timeout=120)) == len(DAYS)
 
     shard = _shard(lake.storage)
     assert sorted(shard["partitions"]) == DAYS

@@ -7,7 +7,6 @@ writers on S3 never see a torn pointer."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import pyarrow as pa
@@ -41,14 +40,9 @@ def _race(lake: Lake) -> tuple[list[dict], dict]:
     shares = [versions[i::PUBLISHERS] for i in range(PUBLISHERS)]
     targets = versions[3 : 3 + ROLLBACKS * 3 : 3]
     start_at = time.time() + 2.0  # every process is up before anyone writes
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(PUBLISHERS + 1) as pool:
-        publishes = [
-            pool.apply_async(racing.publisher, (lake.url, lake.endpoint_url, share, start_at))
-            for share in shares
-        ]
-        rollbacks = pool.apply_async(racing.rollbacker, (lake.url, lake.endpoint_url, targets, start_at))
-        moves = [move for job in publishes for move in job.get(timeout=240)] + rollbacks.get(timeout=240)
+    jobs = [(racing.publisher, (lake.url, lake.endpoint_url, share, start_at)) for share in shares]
+    jobs.append((racing.rollbacker, (lake.url, lake.endpoint_url, targets, start_at)))
+    moves = [move for done in racing.run(jobs, timeout=240) for move in done]
     return moves, store.pointer(racing.KEY, racing.DAY)
 
 
@@ -104,13 +98,10 @@ def test_readers_never_see_a_torn_pointer_on_s3(s3_endpoint: str, tmp_path) -> N
     store.publish(racing.KEY, racing.DAY, versions[0])
     start_at = time.time() + 3.0
     done = str(tmp_path / "done")
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(3) as pool:
-        args = (lake.url, lake.endpoint_url)
-        readers = [pool.apply_async(racing.reader, (*args, start_at, done)) for _ in range(2)]
-        writer = pool.apply_async(racing.rewriter, (*args, versions, start_at, 5, done))
-        writes = writer.get(timeout=180)
-        results = [r.get(timeout=180) for r in readers]
+    args = (lake.url, lake.endpoint_url)
+    jobs = [(racing.reader, (*args, start_at, done)) for _ in range(2)]
+    jobs.append((racing.rewriter, (*args, versions, start_at, 5, done)))
+    *results, writes = racing.run(jobs, timeout=180)
     reads = sum(n for n, _ in results)
     errors = [e for _, errs in results for e in errs]
     print(f"s3: {reads} pointer reads during {writes} rewrites, {len(errors)} bad")
