@@ -7,6 +7,7 @@ frame and not across frames."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from platform_assets.domains.flights.contracts import CarrierDailyPerformance
 from platform_assets.quality.contracts import check_frame, check_frames
@@ -52,3 +53,84 @@ def test_batched_validation_matches_frame_by_frame() -> None:
     assert batched["2013-01-03"][1].passed
     uniqueness = batched["2013-01-04"][1].cases
     assert sorted(uniqueness.loc[uniqueness["rule"] == "multiple_fields_uniqueness", "row"]) == [5, 7, 8]
+
+
+def test_batched_typing_matches_frame_by_frame_when_some_frames_fail() -> None:
+    # One failing frame leaves pandera with no typed concatenation: the passing frames
+    # are typed in a second pass, and must come out as validating each alone gives them.
+    frames = {
+        "2013-01-01": _day("2013-01-01", ["AA", "B6"], [10, 5], 2),
+        "2013-01-02": _day("2013-01-02", ["AA", "B6"], [10, 0], 2),  # flights 0 breaks ge=1
+        "2013-01-03": _day("2013-01-03", ["AA", "DL", "UA"], [3, 4, 9], 10),
+    }
+    batched = check_frames(CarrierDailyPerformance, frames)
+    for day in ("2013-01-01", "2013-01-03"):
+        alone_typed, alone = check_frame(CarrierDailyPerformance, frames[day])
+        assert alone.passed and batched[day][1].passed
+        pd.testing.assert_frame_equal(batched[day][0], alone_typed)
+    assert batched["2013-01-02"][0] is None and not batched["2013-01-02"][1].passed
+
+
+def test_profiles_of_a_backfill_match_frame_by_frame() -> None:
+    import numpy as np
+
+    from platform_assets.domains import domain_toml
+    from platform_assets.quality import history
+    from platform_assets.quality.config import asset_config
+
+    config = asset_config(domain_toml("flights").get("quality", {}), "curated/flights")
+    rng = np.random.default_rng(7)
+
+    def day(rows: int, all_missing: bool = False, all_cancelled: bool = False) -> pd.DataFrame:
+        delays = pd.array(rng.normal(10, 30, rows).round(), dtype="Float64")
+        delays[rng.random(rows) < 0.1] = pd.NA
+        return pd.DataFrame(
+            {
+                "dep_delay": pd.array([pd.NA] * rows, dtype="Float64") if all_missing else delays,
+                "arr_delay": delays * 1.5,
+                "tailnum": pd.array([None if i % 9 == 0 else "N1" for i in range(rows)], dtype="string"),
+                "cancelled": pd.array([all_cancelled or i % 17 == 0 for i in range(rows)], dtype="boolean"),
+            }
+        )
+
+    frames = {
+        "2013-01-01": day(900),
+        "2013-01-02": day(850, all_missing=True),  # no value to describe: no statistics
+        "2013-01-03": day(0),  # an empty day
+        "2013-01-04": day(30, all_cancelled=True),  # every row excluded from the null rates
+        "2013-01-05": day(1000),
+    }
+    together = history.profile_frames(frames, config)
+    for key, frame in frames.items():
+        alone = history.profile_frame(frame, config)
+        assert together[key].rows == alone.rows, key
+        assert together[key].null_rates == pytest.approx(alone.null_rates, rel=1e-12), key
+        assert together[key].stats.keys() == alone.stats.keys()
+        for column, stats in alone.stats.items():
+            if stats["mean"] is None:
+                assert together[key].stats[column] == stats, (key, column)
+            else:
+                assert together[key].stats[column] == pytest.approx(stats, rel=1e-12), (key, column)
+
+
+def test_tables_converted_together_match_each_alone() -> None:
+    import pyarrow as pa
+
+    from platform_assets.quality.contracts import canonical_frame, canonical_frames
+
+    def table(n: int, offset: int) -> pa.Table:
+        return pa.table(
+            {
+                "flights": pa.array([None if i % 3 == 0 else i + offset for i in range(n)], pa.int64()),
+                "rate": pa.array([i / 7 for i in range(n)], pa.float64()),
+                "at": pa.array(
+                    [1_357_000_000_000_000 + i for i in range(n)], pa.timestamp("us", tz="Etc/UTC")
+                ),
+                "carrier": pa.array(["AA"] * n, pa.string()),
+            }
+        ).replace_schema_metadata({b"from": str(offset).encode()})  # metadata may differ per table
+
+    tables = {"a": table(5, 0), "b": table(0, 10), "c": table(4, 100)}
+    together = canonical_frames(tables)
+    for key, one in tables.items():
+        pd.testing.assert_frame_equal(together[key], canonical_frame(one))

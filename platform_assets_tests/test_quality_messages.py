@@ -68,6 +68,28 @@ def test_non_finite_numbers_break_the_raw_contract_at_their_line_and_column(
     assert f"line {_line_with(bad, 'MARK1')}" in message, message
 
 
+def test_non_finite_numbers_in_a_backfill_are_charged_to_their_own_file_and_line() -> None:
+    # Many files are checked in one pass: each defect must still name its file and line.
+    from platform_assets.quality.landed import read_landed_csvs
+
+    files = {}
+    for i, (name, column, value) in enumerate(NON_FINITE[:2]):
+        frame = as_text_frame(_clean())
+        frame.loc[3 + 5 * i, "tailnum"] = f"MARK{i}"
+        files[name] = to_bytes(_set(3 + 5 * i, column, value)(frame))
+    files["clean"] = _clean()
+    parsed = read_landed_csvs({k: (data, f"{SOURCE}#{k}") for k, data in files.items()}, contracts.RawFlights)
+    assert isinstance(parsed["clean"], pd.DataFrame) and len(parsed["clean"]) > 0
+    for i, (name, column, value) in enumerate(NON_FINITE[:2]):
+        error = parsed[name]
+        assert isinstance(error, LandedFileError), name
+        message = str(error)
+        assert f"{SOURCE}#{name}" in message and column in message and repr(value) in message, message
+        assert f"line {_line_with(files[name], f'MARK{i}')}" in message, message
+        other = NON_FINITE[1 - i][2]
+        assert repr(other) not in message, message
+
+
 def test_an_over_long_field_names_its_line_and_column() -> None:
     frame = as_text_frame(_clean())
     frame.loc[11, "dest"] = "X" * 200_000

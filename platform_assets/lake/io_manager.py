@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -123,7 +124,19 @@ def _split(context: dg.OutputContext, obj: Any, keys: list[str | None]) -> dict[
         raise PartitionMismatchError(
             f"output has rows for partitions {strays[:5]} outside the run's {len(keys)} partition(s)"
         )
-    return {k: table.take(pa.array(positions.get(k, []), type=pa.int64())) for k in keys}
+    # One `take` that groups the rows by partition (each keeping its order), then zero-copy
+    # slices: a take per partition over a year-long table costs a pass over it each time.
+    order = [k for k in keys if k in positions]
+    grouped = (
+        table.take(pa.array(np.concatenate([positions[k] for k in order]), type=pa.int64()))
+        if order
+        else table
+    )
+    pieces, offset = {}, 0
+    for k in order:
+        pieces[k] = grouped.slice(offset, len(positions[k]))
+        offset += len(positions[k])
+    return {k: pieces[k] if k in pieces else table.slice(0, 0) for k in keys}
 
 
 def _written_summary(asset_key: Sequence[str], manifests: list[dict[str, Any]]) -> str:
@@ -302,10 +315,10 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         first = manifests[0]
         shared: dict[str, Any] = {META_CODE_COMMIT: first["code"]["git_commit"], **provenance_metadata(first)}
         spec_metadata = context.asset_spec.metadata if context.has_asset_key else {}
-        contract_schema = spec_metadata.get(COLUMN_SCHEMA_KEY)
-        if contract_schema is not None:  # the contract is the one source of the documented schema
-            shared[COLUMN_SCHEMA_KEY] = contract_schema
-        elif first.get("schema"):
+        # An asset with a contract documents its columns in its definition (the contract is
+        # the one source of the schema; the UI shows it from there): repeating it on every
+        # partition's event would be half of each event's bytes. Others show what was written.
+        if spec_metadata.get(COLUMN_SCHEMA_KEY) is None and first.get("schema"):
             shared[COLUMN_SCHEMA_KEY] = _column_schema(first["schema"])
         if first["partition"] is None:
             context.add_output_metadata({**shared, **version_metadata(first)})

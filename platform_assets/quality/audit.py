@@ -51,6 +51,7 @@ from platform_assets.quality.contracts import (
     Contract,
     ContractReport,
     canonical_frame,
+    canonical_frames,
     check_frames,
     contract_metadata,
 )
@@ -248,6 +249,7 @@ class Auditor:
         self.sample_rows = int(config["audit"]["sample_rows"])
         self.names = audit.check_names(config)
         self._profiles: dict[str, hist.Profile | None] = {}
+        self._computed: dict[str, hist.Profile] = {}  # this run's versions, profiled together
         self._partitions: set[str] | None = None
         self._reference_keys: dict[tuple[tuple[str, ...], str], set[str] | None] = {}
 
@@ -255,6 +257,9 @@ class Auditor:
         ordered = sorted(partitions, key=lambda p: p or "")
         targets = {p: self._target(p) for p in ordered}
         contracts = self._contracts({p: m for p, (m, _) in targets.items() if m is not None})
+        if self.audit.history:  # every version's profile in one grouped pass, before judging day by day
+            frames = {p: frame for p, (frame, _) in contracts.items() if p is not None and frame is not None}
+            self._computed = hist.profile_frames(frames, self.config)
         judged: dict[str, list[Judged]] = defaultdict(list)
         for partition in ordered:  # oldest first: each day's history includes the days before it
             manifest, pending = targets[partition]
@@ -327,7 +332,7 @@ class Auditor:
                 history = [n for n in HISTORY_CHECKS if n in self.names]
                 outcomes += [not_evaluated(n, "the version did not parse") for n in history]
             else:
-                profile = hist.profile_frame(frame, self.config)
+                profile = self._computed.get(partition) or hist.profile_frame(frame, self.config)
                 day = date.fromisoformat(partition)
                 for name in (n for n in HISTORY_CHECKS if n in self.names):
                     evaluate, section = HISTORY_EVALUATORS[name]
@@ -358,7 +363,7 @@ class Auditor:
                     frames[partition] = parsed
             reports = {p: ContractReport.empty() for p in frames}
         else:
-            frames = {p: canonical_frame(self._held(m, self.store.read_table)) for p, m in manifests.items()}
+            frames = canonical_frames({p: self._held(m, self.store.read_table) for p, m in manifests.items()})
             reports = {p: report for p, (_, report) in check_frames(self.audit.contract, frames).items()}
         out = {}
         for partition, manifest in manifests.items():

@@ -58,6 +58,23 @@ def canonical_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_canonical_type)
 
 
+def canonical_frames(tables: Mapping[Hashable, pa.Table]) -> dict[Hashable, pd.DataFrame]:
+    """`canonical_frame` of many tables (a backfill's partitions): one conversion to pandas.
+
+    Tables of one schema are converted together and split again; each frame has its own
+    0-based index, as converting it alone gives."""
+    if len(tables) <= 1 or len({t.schema.remove_metadata() for t in tables.values()}) > 1:
+        return {key: canonical_frame(table) for key, table in tables.items()}
+    combined = canonical_frame(pa.concat_tables([t.replace_schema_metadata(None) for t in tables.values()]))
+    out: dict[Hashable, pd.DataFrame] = {}
+    offset = 0
+    for key, table in tables.items():
+        frame = combined.iloc[offset : offset + table.num_rows]
+        out[key] = frame.set_axis(pd.RangeIndex(table.num_rows))
+        offset += table.num_rows
+    return out
+
+
 def _is_canonical(dtype: Any) -> bool:
     if isinstance(dtype, pd.DatetimeTZDtype):
         return str(dtype.tz) == "UTC"
@@ -351,21 +368,49 @@ def check_frames(
         validated, cases = None, _normalize(errors.failure_cases, relaxed)
     if cases["row"].isna().any():  # a failure of the table as a whole: attribute it frame by frame
         return {key: check_frame(contract, frame) for key, frame in frames.items()}
-    out: dict[Hashable, tuple[pd.DataFrame | None, ContractReport]] = {}
     owner = np.searchsorted(starts, cases["row"].to_numpy(dtype="int64"), side="right") - 1
     duplicates = _duplicate_cases(contract, combined, starts, [f.index for f in frames.values()])
+    # Cases grouped by frame once; a frame with none (most of a backfill) costs no pandas work.
+    failing = set(owner.tolist()) | {i for i, found in enumerate(duplicates) if found}
+    typed = _typed(relaxed, contract, frames, starts, failing, validated)
+    out: dict[Hashable, tuple[pd.DataFrame | None, ContractReport]] = {}
     for position, (key, frame) in enumerate(frames.items()):
+        if position not in failing:
+            out[key] = (typed[position], ContractReport.empty())
+            continue
         mine = cases.loc[owner == position].copy()
         mine["row"] = [frame.index[int(row) - starts[position]] for row in mine["row"]]
         records = mine.to_dict("records") + duplicates[position]
-        report = ContractReport(pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS)))
-        if not records:
-            report = ContractReport.empty()
-        typed = None
-        if report.passed:
-            typed = None
-            if validated is not None:
-                typed = validated.iloc[starts[position] : starts[position + 1]].set_axis(frame.index)
-            typed = typed if typed is not None else check_frame(contract, frame)[0]
-        out[key] = (typed, report)
+        out[key] = (None, ContractReport(pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS))))
     return out
+
+
+def _typed(
+    relaxed: pandera.DataFrameSchema,
+    contract: Contract,
+    frames: Mapping[Hashable, pd.DataFrame],
+    starts: np.ndarray,
+    failing: set[int],
+    validated: pd.DataFrame | None,
+) -> dict[int, pd.DataFrame]:
+    """The validated (coerced) frame of each frame that passed, by position, its index kept.
+
+    When some frame failed, pandera returned nothing for the concatenation: the passing
+    frames are validated again together (they pass: every rule left is a row rule), one
+    pass instead of one per frame."""
+    positions = [i for i in range(len(frames)) if i not in failing]
+    originals = list(frames.values())
+    bounds = {i: (starts[i], starts[i + 1]) for i in positions}
+    if validated is None and positions:
+        try:
+            validated = relaxed.validate(
+                pd.concat([originals[i] for i in positions], ignore_index=True), lazy=True
+            )
+        except pandera.errors.SchemaErrors:  # not expected; frame by frame gives the exact answer
+            return {i: check_frame(contract, originals[i])[0] for i in positions}
+        offsets = np.cumsum([0, *(len(originals[i]) for i in positions)])
+        bounds = {i: (offsets[n], offsets[n + 1]) for n, i in enumerate(positions)}
+    return {
+        i: validated.iloc[bounds[i][0] : bounds[i][1]].set_axis(originals[i].index)  # type: ignore[union-attr]
+        for i in positions
+    }

@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from platform_assets.quality.outcome import Outcome
@@ -80,6 +81,56 @@ def profile_frame(frame: pd.DataFrame, config: dict[str, dict[str, Any]]) -> Pro
         points = [float(values.mean()), *(float(values.quantile(q)) for q in shift["quantiles"])]
         stats[column] = dict(zip(stat_names(shift["quantiles"]), points, strict=True))
     return Profile(rows=len(frame), null_rates=rates, stats=stats)
+
+
+def profile_frames(
+    frames: Mapping[str, pd.DataFrame], config: dict[str, dict[str, Any]]
+) -> dict[str, Profile]:
+    """`profile_frame` of many frames (a backfill's partitions) in one grouped pass.
+
+    The same numbers as frame by frame (means and linearly interpolated quantiles per
+    group); frames of differing columns are profiled one by one."""
+    if len(frames) <= 1 or len({tuple(f.columns) for f in frames.values()}) > 1:
+        return {key: profile_frame(frame, config) for key, frame in frames.items()}
+    keys = list(frames)
+    first = next(iter(frames.values()))
+    sizes = [len(f) for f in frames.values()]
+    combined = pd.concat(list(frames.values()), ignore_index=True)
+    owner = np.repeat(np.arange(len(keys)), sizes)
+    nulls = config["null_rate"]
+    kept = np.ones(len(combined), dtype=bool)
+    if nulls["exclude_where"] and nulls["exclude_where"] in first:
+        kept = ~combined[nulls["exclude_where"]].fillna(False).astype(bool).to_numpy()
+    watched = [c for c in (nulls["columns"] or first.columns) if c in first]
+    missing = combined.loc[kept, watched].isna()
+    rates = missing.groupby(owner[kept]).mean() if len(missing) else pd.DataFrame(columns=watched)
+    shift = config["shift"]
+    names = stat_names(shift["quantiles"])
+    columns = [c for c in shift["columns"] if c in first]
+    per_column: dict[str, pd.DataFrame] = {}
+    for column in columns:
+        values = pd.Series(combined[column].to_numpy(dtype="float64", na_value=np.nan))
+        grouped = values.groupby(owner)
+        points = {
+            "mean": grouped.mean(),
+            **{n: grouped.quantile(q) for n, q in zip(names[1:], shift["quantiles"], strict=True)},
+        }
+        per_column[column] = pd.DataFrame(points)
+    out: dict[str, Profile] = {}
+    for position, key in enumerate(keys):
+        if position in rates.index:
+            null_rates = {c: float(rates.at[position, c]) for c in watched}
+        else:  # no counted rows: nothing is missing
+            null_rates = dict.fromkeys(watched, 0.0)
+        stats: dict[str, dict[str, float | None]] = {}
+        for column, table in per_column.items():
+            row = table.loc[position] if position in table.index else None
+            if row is None or pd.isna(row["mean"]):  # no value at all: nothing to describe
+                stats[column] = dict.fromkeys(names)
+            else:
+                stats[column] = {n: float(row[n]) for n in names}
+        out[key] = Profile(rows=sizes[position], null_rates=null_rates, stats=stats)
+    return out
 
 
 ProfileLookup = Callable[[date], Profile | None]

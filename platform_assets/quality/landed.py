@@ -116,8 +116,9 @@ def _record_lines(text: str, source: str) -> list[int]:
     starts: list[int] = []
     try:
         header = next(reader)
+        quoted = '"' in text  # only a quoted field can hold a line break
         for record in reader:
-            start = reader.line_num - sum(f.count("\n") for f in record)
+            start = reader.line_num - sum(f.count("\n") for f in record) if quoted else reader.line_num
             if not record:
                 continue
             if len(record) != len(header):
@@ -163,32 +164,47 @@ def _float_columns(contract: Contract) -> list[str]:
     return [name for name, column in schema.columns.items() if "float" in str(column.dtype).lower()]
 
 
-def _non_finite(contract: Contract, text: pd.DataFrame) -> pd.DataFrame:
-    """Cells of float columns that parse as a number but are not a finite one.
+def _non_finite(contract: Contract, texts: Mapping[Hashable, pd.DataFrame]) -> dict[Hashable, pd.DataFrame]:
+    """Per file, the cells of float columns that parse as a number but are not a finite one.
 
     `inf`, `-Infinity`, `1e999` (overflows to infinity) and `nan` all read as floats; the
     nullable float type turns `nan` into a missing value, so a spelled-out non-number
     would be indistinguishable from an empty cell. A source promising a number breaks
-    its promise with each of them."""
-    records = []
+    its promise with each of them. One pass over all the files' cells; only files with
+    such cells are in the result."""
+    keys = list(texts)
+    frames = list(texts.values())
+    records: dict[Hashable, list[dict[str, Any]]] = {}
     for column in _float_columns(contract):
-        if column not in text:
+        held = [i for i, f in enumerate(frames) if column in f]  # a file without it fails elsewhere
+        if not held:
             continue
-        cells = text[column]
-        present = cells.notna()
-        values = pd.to_numeric(cells.where(present), errors="coerce").to_numpy(dtype="float64")
-        spelled_nan = cells.str.strip().str.lower().isin(_NOT_A_NUMBER).to_numpy(dtype=bool, na_value=False)
-        bad = present.to_numpy() & (np.isinf(values) | spelled_nan)
-        for row, value in zip(text.index[bad], cells[bad], strict=True):
-            records.append({"rule": f"{column}: {RULE_FINITE}", "column": column, "row": row, "value": value})
-    return pd.DataFrame.from_records(records, columns=list(CASE_COLUMNS))
+        cells = pd.concat([frames[i][column] for i in held], ignore_index=True)
+        where = np.repeat(np.array(held), [len(frames[i]) for i in held])
+        rows = np.concatenate([frames[i].index.to_numpy(dtype="int64") for i in held])
+        present = cells.notna().to_numpy()
+        values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        # Only a cell that is there but did not give a finite number can be a spelled-out non-number.
+        suspect = np.flatnonzero(present & ~np.isfinite(values))
+        if not len(suspect):
+            continue
+        text = cells.iloc[suspect]
+        spelled = text.str.strip().str.lower().isin(_NOT_A_NUMBER).to_numpy(dtype=bool)
+        bad = suspect[np.isinf(values[suspect]) | spelled]
+        for position in bad:
+            record = {"rule": f"{column}: {RULE_FINITE}", "column": column, "row": int(rows[position])}
+            records.setdefault(keys[int(where[position])], []).append(
+                {**record, "value": cells.iloc[position]}
+            )
+    return {
+        key: pd.DataFrame.from_records(found, columns=list(CASE_COLUMNS)) for key, found in records.items()
+    }
 
 
 def _with_non_finite(
-    contract: Contract, text: pd.DataFrame, typed: pd.DataFrame | None, report: ContractReport
+    extra: pd.DataFrame | None, typed: pd.DataFrame | None, report: ContractReport
 ) -> tuple[pd.DataFrame | None, ContractReport]:
-    extra = _non_finite(contract, text)
-    if extra.empty:
+    if extra is None or extra.empty:
         return typed, report
     cases = extra if report.passed else pd.concat([report.cases, extra], ignore_index=True)
     return None, ContractReport(cases)
@@ -206,7 +222,7 @@ def read_landed_csv(data: bytes, contract: Contract, source: str) -> pd.DataFram
 
     The frame's index is each row's line in the file."""
     text = _text_frame(data, source)
-    typed, report = _with_non_finite(contract, text, *check_frame(contract, text))
+    typed, report = _with_non_finite(_non_finite(contract, {0: text}).get(0), *check_frame(contract, text))
     if typed is None:
         raise _contract_error(report, source)
     return typed
@@ -231,8 +247,9 @@ def read_landed_csvs(
         except LandedFileError as error:
             out[key] = error
     if texts:
+        non_finite = _non_finite(contract, texts)
         for key, checked in check_frames(contract, texts).items():
-            typed, report = _with_non_finite(contract, texts[key], *checked)
+            typed, report = _with_non_finite(non_finite.get(key), *checked)
             out[key] = typed if typed is not None else _contract_error(report, files[key][1])
     return {key: out[key] for key in files}
 
