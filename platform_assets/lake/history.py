@@ -12,7 +12,6 @@ Dagster instance; only `report_rollback` talks to one."""
 from __future__ import annotations
 
 import contextvars
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 from platform_assets.governance.audit_log import current_user
 from platform_assets.lake import layout
-from platform_assets.lake.storage import LakeIntegrityError, LakeStorage
+from platform_assets.lake.storage import LakeIntegrityError, LakeStorage, json_bytes
 from platform_assets.lake.versions import POINTER_HISTORY_LIMIT, VersionError, VersionStore, read_json
 
 AUDIT_FILE = "_audit.json"
@@ -100,7 +99,7 @@ def record_audit(
     read this small file instead of the version's data."""
     store.manifest(asset_key, partition, version)  # refuses incomplete versions
     record = {**(extra or {}), "passed": passed, "checks": checks or {}, "at": datetime.now(UTC).isoformat()}
-    body = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
+    body = json_bytes(record)
     store.storage.write_bytes(audit_path(asset_key, partition, version), body)
     return record
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import posixpath
@@ -66,6 +67,14 @@ def cas_backoff(attempt: int) -> None:
     """Wait before re-reading after the `attempt`-th lost race: short and jittered, so
     racing writers spread out instead of colliding again."""
     time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 10))
+
+
+def json_bytes(value: Any) -> bytes:
+    """A lake JSON object (manifest, pointer, audit record) as stored: keys sorted, compact.
+
+    Compact keeps Python's C encoder (an indented dump runs in pure Python, and a year's
+    backfill writes thousands of these); `python -m json.tool` prints one for a person."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 class LakeIntegrityError(RuntimeError):

@@ -33,6 +33,7 @@ from platform_assets.lake.storage import (
     LakeStorage,
     PreconditionFailed,
     cas_backoff,
+    json_bytes,
 )
 
 MANIFEST_FORMAT = 1
@@ -193,7 +194,7 @@ class VersionStore:
     def _commit(self, prefix: str, manifest: dict[str, Any]) -> dict[str, Any]:
         manifest["manifest_uri"] = self.storage.uri(f"{prefix}/{layout.MANIFEST_FILE}")
         manifest["uri"] = self.storage.uri(prefix)
-        body = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
+        body = json_bytes(manifest)
         self.storage.write_bytes(f"{prefix}/{layout.MANIFEST_FILE}", body)
         return manifest
 
@@ -395,7 +396,7 @@ class VersionStore:
                         published,
                     )
             pointer = _next_pointer(current, version, event, actor, reason, checks)
-            body = json.dumps(pointer, indent=2, sort_keys=True).encode()
+            body = json_bytes(pointer)
             try:
                 written = self.storage.write_object_if(rel, body, expected=token)
             except PreconditionFailed:
