@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from platform_assets.lake.quarantine import Screened
@@ -50,12 +51,15 @@ def screen_landed_days(
     combined = pd.concat(landed.values(), keys=list(landed), names=["partition", "row"])
     candidates = canonicalize(transform(combined))
     reasons = extra_reasons(candidates)
+    # Each partition's rows located once (not one comparison over the whole run per partition).
+    labels = np.asarray(candidates.index.get_level_values("partition"))
+    where = pd.Series(labels).groupby(labels, sort=False).indices
     offers = {}
     for partition, frame in landed.items():
-        mine = candidates.index.get_level_values("partition") == partition
+        mine = where.get(partition, np.array([], dtype="int64"))
         offers[partition] = Offer(
-            candidates[mine].droplevel("partition"),
+            candidates.iloc[mine].droplevel("partition"),
             originals=frame,
-            extra_reasons={r: mask[mine].droplevel("partition") for r, mask in reasons.items()},
+            extra_reasons={r: mask.iloc[mine].droplevel("partition") for r, mask in reasons.items()},
         )
     return screen_partitions(offers, contract, partition_column=partition_column)
