@@ -134,3 +134,31 @@ def test_tables_converted_together_match_each_alone() -> None:
     together = canonical_frames(tables)
     for key, one in tables.items():
         pd.testing.assert_frame_equal(together[key], canonical_frame(one))
+
+
+def test_screening_a_backfill_matches_screening_each_day_alone() -> None:
+    from platform_assets.quality.quarantine import Offer, screen, screen_partitions
+
+    days = {
+        "2013-01-01": _day("2013-01-01", ["AA", "B6", "AA", "DL"], [10, 5, 7, 2], 2),  # AA twice: key repeat
+        "2013-01-02": _day("2013-01-02", ["AA", "B6", "UA"], [10, 0, 3], 2),  # flights 0 breaks ge=1
+        "2013-01-03": _day("2013-01-03", ["AA", "DL", "UA"], [3, 4, 9], 10),  # clean
+        "2013-01-04": _day("2013-01-04", ["UA", "UA", "B6"], [1, 1, 4], 5),
+    }
+    days["2013-01-03"].loc[11, "date"] = "2013-01-09"  # a row of another day
+    days["2013-01-04"].iloc[1] = days["2013-01-04"].iloc[0]  # an exact repeat
+    flagged = {day: frame["carrier"] == "DL" for day, frame in days.items()}  # the caller's own reason
+    offers = {day: Offer(frame, extra_reasons={"no_dl": flagged[day]}) for day, frame in days.items()}
+    together = screen_partitions(offers, CarrierDailyPerformance, partition_column="date")
+    for day, frame in days.items():
+        alone = screen(
+            frame, CarrierDailyPerformance, partition=day, partition_column="date",
+            extra_reasons={"no_dl": flagged[day]},
+        )  # fmt: skip
+        assert together[day].kept.equals(alone.kept), day
+        assert together[day].rejected.to_pylist() == alone.rejected.to_pylist(), day
+        assert together[day].by_reason == alone.by_reason and together[day].offered == alone.offered
+    reasons = {r["source_row"]: r["reason"] for r in together["2013-01-04"].rejected.to_pylist()}
+    assert reasons == {6: "exact_duplicate"}
+    assert together["2013-01-03"].by_reason == {"outside_partition": 1, "no_dl": 1}
+    assert together["2013-01-01"].by_reason == {"no_dl": 1, "duplicate_key(date, carrier)": 1}
