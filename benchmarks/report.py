@@ -53,7 +53,7 @@ class Report:
             f"## make bench, {now:%Y-%m-%d %H:%M} UTC{' (quick mode)' if quick else ''}",
             "",
             f"- machine: {host.machine()}, {os.cpu_count()} cores, {_memory_gib()}, Python "
-            f"{host.python_version()}; shared with other engineers' jobs (load below)",
+            f"{host.python_version()}; anything else running shows in the load averages below",
             f"- git commit: {_commit()}",
             f"- range: {start}..{end}; parts: {', '.join(parts)}",
             f"- `uptime` at start: {_uptime()}",
