@@ -26,11 +26,13 @@ KEY = ["curated", "race"]
 DAY = "2013-05-01"
 
 
-def _child(job: Callable[..., Any], args: tuple[Any, ...], results: Any, index: int, stacks: str) -> None:
+def _child(
+    job: Callable[..., Any], args: tuple[Any, ...], results: Any, index: int, stacks: str, dump_after: float
+) -> None:
     # A worker still running when the race's time is up leaves its threads' stacks
     # behind, so a hang says where it hung.
     with open(stacks, "w") as out:
-        faulthandler.dump_traceback_later(float(os.environ["RACE_DUMP_AFTER_S"]), file=out)
+        faulthandler.dump_traceback_later(dump_after, file=out)
         results.put((index, job(*args)))
         faulthandler.cancel_dump_traceback_later()
 
@@ -44,9 +46,9 @@ def run(jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], timeout: flo
     results = context.Queue()
     folder = tempfile.mkdtemp(prefix="race-")
     stacks = [os.path.join(folder, f"worker-{i}.txt") for i in range(len(jobs))]
-    os.environ["RACE_DUMP_AFTER_S"] = str(max(1.0, timeout - 15))
+    dump_after = max(1.0, timeout - 15)  # before the deadline, so the stacks are there to read
     processes = [
-        context.Process(target=_child, args=(job, args, results, i, stacks[i]), daemon=True)
+        context.Process(target=_child, args=(job, args, results, i, stacks[i], dump_after), daemon=True)
         for i, (job, args) in enumerate(jobs)
     ]
     for process in processes:

@@ -307,7 +307,8 @@ def _row_wise(schema: pandera.DataFrameSchema) -> bool:
     return all(COLUMNS_STATISTIC in (check.statistics or {}) for check in schema.checks)
 
 
-def _same_layout(frames: Mapping[Hashable, pd.DataFrame]) -> bool:
+def same_layout(frames: Mapping[Hashable, pd.DataFrame]) -> bool:
+    """Whether every frame has the same columns with the same types (one batch can hold them)."""
     first = next(iter(frames.values()))
     layout = (list(first.columns), list(first.dtypes))
     return all((list(f.columns), list(f.dtypes)) == layout for f in frames.values())
@@ -353,7 +354,7 @@ def check_frames(
     columns or types, and contracts with table-level rules (a dataframe check that
     does not name its columns), are validated one by one."""
     schema = contract.to_schema()
-    if len(frames) <= 1 or not _row_wise(schema) or not _same_layout(frames):
+    if len(frames) <= 1 or not _row_wise(schema) or not same_layout(frames):
         return {key: check_frame(contract, frame) for key, frame in frames.items()}
     relaxed = schema.update_columns({n: {"unique": False} for n, c in schema.columns.items() if c.unique})
     relaxed.unique = None

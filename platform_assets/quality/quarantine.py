@@ -30,6 +30,7 @@ from platform_assets.quality.contracts import (
     ContractReport,
     canonicalize,
     check_frames,
+    same_layout,
     unique_keys,
 )
 
@@ -87,7 +88,7 @@ def _prepare_all(
         if not offer.candidates.index.is_unique:
             raise ValueError("candidates need a unique index naming each source row")
     frames = {p: canonicalize(offer.candidates) for p, offer in offers.items()}
-    if len({(tuple(f.columns), tuple(map(str, f.dtypes))) for f in frames.values()}) > 1:
+    if not same_layout(frames):
         return {p: _prepare_all({p: offers[p]}, contract, partition_column)[p] for p in offers}
     sizes = [len(f) for f in frames.values()]
     starts = np.cumsum([0, *sizes])
@@ -153,8 +154,7 @@ def _assemble(screening: _Screening, report: ContractReport) -> tuple[pd.DataFra
 
 def _tables(frames: Mapping[str | None, pd.DataFrame]) -> dict[str | None, pa.Table]:
     """Kept frames as Arrow tables: one conversion for all partitions, then zero-copy slices."""
-    layouts = {(tuple(f.columns), tuple(map(str, f.dtypes))) for f in frames.values()}
-    if len(frames) <= 1 or len(layouts) > 1:
+    if len(frames) <= 1 or not same_layout(frames):
         return {p: pa.Table.from_pandas(f, preserve_index=False) for p, f in frames.items()}
     table = pa.Table.from_pandas(pd.concat(list(frames.values()), ignore_index=True), preserve_index=False)
     out, offset = {}, 0
