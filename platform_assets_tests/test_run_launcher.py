@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.launcher import LaunchRunContext
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 
 from platform_assets.run_launcher import WORKER_TAG, WarmRunLauncher
@@ -75,6 +76,7 @@ def location(tmp_path: Path) -> Iterator[tuple[dg.DagsterInstance, Path]]:
 
 def _launch(instance: dg.DagsterInstance, code_root: Path, out: Path, sleep_s: float = 0.0) -> str:
     sys.path.insert(0, str(code_root))
+    sys.modules.pop("warm_code_location", None)  # another test's copy, from another folder
     try:
         module = importlib.import_module("warm_code_location")
         job = module.stamp_job
@@ -195,7 +197,7 @@ def test_a_location_that_cannot_load_falls_back_with_a_reason(location, tmp_path
         asset_graph=None,  # type: ignore[arg-type]
     )
     with pytest.raises(Exception, match="requires a workspace"):
-        launcher.launch_run(dg._core.launcher.LaunchRunContext(dagster_run=run, workspace=None))  # type: ignore[attr-defined]
+        launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
     messages = [e.message for e in instance.all_logs(run.run_id)]
     assert any("broken on import" in m and "code server" in m for m in messages), messages
 
