@@ -155,10 +155,6 @@ class WarmRunLauncher(DefaultRunLauncher):
         self._zygotes: dict[tuple[str, ...], _Zygote] = {}
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]):
-        return cls(inst_data=inst_data)
-
     def _zygote(self, key: tuple[str, ...], origin: JobPythonOrigin) -> _Zygote:
         zygote = self._zygotes.get(key)
         if zygote is not None and not zygote.current():
@@ -180,7 +176,9 @@ class WarmRunLauncher(DefaultRunLauncher):
             with self._lock:
                 pid = self._zygote(key, origin).start(run.run_id, self._instance)
         except Exception as error:  # noqa: BLE001 - any failure here falls back to the code server
-            self._zygotes.pop(key, None)
+            broken = self._zygotes.pop(key, None)
+            if broken is not None:
+                broken.stop()
             self._instance.report_engine_event(
                 f"Could not start the run from a warm process ({error}); starting it through "
                 "the code server instead.",
@@ -274,13 +272,13 @@ def _zygote_main() -> None:
         root = _code_root(pointer.module, getattr(pointer, "working_directory", None))
         import_path = [folder for folder in sys.path if folder]
         # Before the import: an edit made during it makes the next launch start afresh.
-        print_ = fingerprint(root, import_path)
+        before_import = fingerprint(root, import_path)
         recon_job_from_origin(origin).get_definition()  # import the code location and build the job
         _warm_caches()
     except Exception as error:  # noqa: BLE001 - the launcher falls back and shows this message
         reply.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
         return
-    reply.write(json.dumps({"root": root, "import_path": import_path, "fingerprint": print_}) + "\n")
+    reply.write(json.dumps({"root": root, "import_path": import_path, "fingerprint": before_import}) + "\n")
     try:
         for line in sys.stdin:
             request = json.loads(line)

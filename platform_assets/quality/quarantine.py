@@ -15,10 +15,10 @@ Reasons, in the order they are assigned:
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,6 @@ from platform_assets.quality.contracts import (
 EXACT_DUPLICATE = "exact_duplicate"
 OUTSIDE_PARTITION = "outside_partition"
 REASON_SEPARATOR = "; "
-_NOTHING_KEPT = pa.table({})  # replaced by the kept rows in `screen_partitions`
 _NOTHING_REJECTED = pa.table(
     {SOURCE_ROW_COLUMN: pa.array([], pa.int64()), REASON_COLUMN: pa.array([], pa.string())}
 )
@@ -130,26 +129,26 @@ def _prepare_all(
     return out
 
 
-def _assemble(screening: _Screening, report: ContractReport) -> tuple[pd.DataFrame, Screened]:
-    """The rows kept (as a frame; see `_tables`) and the screening's verdict."""
+def _assemble(screening: _Screening, report: ContractReport) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows kept, as a frame (`_tables` converts every partition's together), and the
+    rest of the screening's verdict."""
     reasons = screening.reasons
     for row, rules in report.row_failures().items():
         reasons.setdefault(row, []).extend(rules)
     frame = screening.frame
     if not reasons:  # the common case, kept cheap: nothing to cut, nothing to quarantine
-        return frame, Screened(kept=_NOTHING_KEPT, rejected=_NOTHING_REJECTED, offered=len(frame))
+        return frame, {"rejected": _NOTHING_REJECTED, "offered": len(frame)}
     rejected_rows = [row for row in frame.index if row in reasons]
     kept_frame = frame[~frame.index.isin(rejected_rows)]
     rejected = screening.source.loc[rejected_rows].copy()
     rejected.insert(0, SOURCE_ROW_COLUMN, list(rejected_rows))
     rejected[REASON_COLUMN] = [REASON_SEPARATOR.join(dict.fromkeys(reasons[r])) for r in rejected_rows]
     by_reason = Counter(reason for row in rejected_rows for reason in dict.fromkeys(reasons[row]))
-    return kept_frame, Screened(
-        kept=_NOTHING_KEPT,
-        rejected=pa.Table.from_pandas(rejected.reset_index(drop=True), preserve_index=False),
-        offered=len(frame),
-        by_reason=dict(by_reason),
-    )
+    return kept_frame, {
+        "rejected": pa.Table.from_pandas(rejected.reset_index(drop=True), preserve_index=False),
+        "offered": len(frame),
+        "by_reason": dict(by_reason),
+    }
 
 
 def _tables(frames: Mapping[str | None, pd.DataFrame]) -> dict[str | None, pa.Table]:
@@ -172,7 +171,7 @@ def screen_partitions(
     reports = check_frames(contract, {p: screening.distinct for p, screening in prepared.items()})
     assembled = {p: _assemble(prepared[p], reports[p][1]) for p in offers}
     kept = _tables({p: frame for p, (frame, _) in assembled.items()})
-    return {p: dataclasses.replace(screened, kept=kept[p]) for p, (_, screened) in assembled.items()}
+    return {p: Screened(kept=kept[p], **verdict) for p, (_, verdict) in assembled.items()}
 
 
 def screen(
