@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import pyarrow as pa
+import pytest
 
 from platform_assets.catalog import Catalog
 from platform_assets.cli import main
@@ -122,3 +123,40 @@ def test_a_publish_that_dies_before_its_index_write_is_never_read_stale(
     third = _written(store, DAYS[1], 900, "third")
     store.publish(racing.KEY, DAYS[1], third["version"])
     assert _shard(storage)["partitions"][DAYS[1]]["version"] == third["version"]
+
+
+def test_a_batch_of_publishes_writes_each_shard_once_and_also_when_it_fails(lake: Lake, monkeypatch) -> None:
+    """What an audit of a month does: every pointer moves at its publish, the index once per shard."""
+    store, storage = lake.versions, lake.storage
+    days = ["2013-04-29", "2013-04-30", *DAYS[:4]]
+    written = {day: _written(store, day, 10 * i, "batch") for i, day in enumerate(days)}
+    shard_writes: list[str] = []
+    write_object_if = storage.write_object_if
+
+    def counted(rel: str, body: bytes, expected: str | None = None) -> str:
+        if publish_index.is_index_path(rel):
+            shard_writes.append(rel)
+        return write_object_if(rel, body, expected=expected)
+
+    monkeypatch.setattr(storage, "write_object_if", counted)
+    with store.index_batch():
+        for day in days:
+            store.publish(racing.KEY, day, written[day]["version"])
+        assert shard_writes == []  # nothing yet: the pointers are the truth, and readers read them
+        whole = Catalog(storage).load("/".join(racing.KEY))
+        assert sorted(whole["date"].unique()) == days
+    assert sorted(shard_writes) == [
+        publish_index.shard_path(racing.KEY, "2013-04"),
+        publish_index.shard_path(racing.KEY, "2013-05"),
+    ]
+    assert sorted([*_shard(storage, "2013-04")["partitions"], *_shard(storage)["partitions"]]) == days
+    assert publish_index.repair(store, racing.KEY, apply=False) == []
+
+    # A block that raises after some publishes still records the pointers that moved.
+    again = {day: _written(store, day, 100, "again") for day in DAYS[:2]}
+    with pytest.raises(RuntimeError, match="the step failed"), store.index_batch():
+        store.publish(racing.KEY, DAYS[0], again[DAYS[0]]["version"])
+        raise RuntimeError("the step failed")
+    assert _shard(storage)["partitions"][DAYS[0]]["version"] == again[DAYS[0]]["version"]
+    assert _shard(storage)["partitions"][DAYS[1]]["version"] == written[DAYS[1]]["version"]
+    assert publish_index.repair(store, racing.KEY, apply=False) == []

@@ -92,12 +92,16 @@ def record_audit(
     passed: bool,
     checks: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the audit verdict beside a complete version (the hook for write-audit-publish).
 
     `extra` carries what later audits reuse (the version's history profile), so they
-    read this small file instead of the version's data."""
-    store.manifest(asset_key, partition, version)  # refuses incomplete versions
+    read this small file instead of the version's data. A caller that has just read the
+    version's `manifest` passes it: it is written last, so the version is complete;
+    otherwise it is read here, which refuses an incomplete version."""
+    if manifest is None or manifest.get("version") != version:
+        store.manifest(asset_key, partition, version)
     record = {**(extra or {}), "passed": passed, "checks": checks or {}, "at": datetime.now(UTC).isoformat()}
     body = json_bytes(record)
     store.storage.write_bytes(audit_path(asset_key, partition, version), body)

@@ -17,7 +17,8 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -170,6 +171,25 @@ class VersionStore:
     def __init__(self, storage: LakeStorage, target_file_bytes: int = 128 * 1024 * 1024) -> None:
         self.storage = storage
         self.target_file_bytes = target_file_bytes
+        self._index_records: list[publish_index.Record] | None = None  # while `index_batch` is open
+
+    @contextmanager
+    def index_batch(self) -> Iterator[None]:
+        """Publishes inside record their index entries on leaving, one write per shard.
+
+        Each pointer still moves at its own publish; only the index (a shortcut readers
+        confirm against the pointers) is brought up afterwards, also when the block
+        raises. A process killed inside leaves those entries lagging, which readers see
+        and read the pointers for, as after any index write that did not happen."""
+        if self._index_records is not None:  # already batching: the outer block records
+            yield
+            return
+        self._index_records = []
+        try:
+            yield
+        finally:
+            records, self._index_records = self._index_records, None
+            publish_index.record_many(self, records)
 
     def _rows_per_file(self, table: pa.Table) -> int:
         """Rows per part file, from the in-memory width of a row.
@@ -378,7 +398,7 @@ class VersionStore:
 
         The move is then recorded in the asset's publish index (see `publish_index`), with
         the tokens of the pointer written and the manifest published, so readers can plan
-        from the index and tell when it lags."""
+        from the index and tell when it lags: at once, or on leaving `index_batch`."""
         # The manifest read also refuses incomplete versions.
         manifest, manifest_token = self.manifest_and_token(asset_key, partition, version)
         rel = layout.pointer_path(asset_key, partition)
@@ -403,7 +423,11 @@ class VersionStore:
                 cas_backoff(attempt)
                 continue
             if partition is not None:
-                publish_index.record(self, asset_key, partition, manifest, pointer, (written, manifest_token))
+                entry = (asset_key, partition, manifest, pointer, (written, manifest_token))
+                if self._index_records is None:
+                    publish_index.record_many(self, [entry])
+                else:
+                    self._index_records.append(entry)
             # Audit trail (governance): one create-only record per pointer move; `event` is the action.
             audit_log.append(
                 self.storage, event, asset=asset_key, partitions=[partition], versions=[version], actor=actor,

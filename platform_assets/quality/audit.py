@@ -261,10 +261,11 @@ class Auditor:
             frames = {p: frame for p, (frame, _) in contracts.items() if p is not None and frame is not None}
             self._computed = hist.profile_frames(frames, self.config)
         judged: dict[str, list[Judged]] = defaultdict(list)
-        for partition in ordered:  # oldest first: each day's history includes the days before it
-            manifest, pending = targets[partition]
-            for one in self.audit_partition(partition, manifest, pending, contracts.get(partition)):
-                judged[one.outcome.check].append(one)
+        with self.store.index_batch():  # the publish index written once per month, not per day
+            for partition in ordered:  # oldest first: each day's history includes the days before it
+                manifest, pending = targets[partition]
+                for one in self.audit_partition(partition, manifest, pending, contracts.get(partition)):
+                    judged[one.outcome.check].append(one)
         for name in self.names:
             yield check_result(asset_key, name, judged[name], self.sample_rows)
 
@@ -296,7 +297,16 @@ class Auditor:
         if pending:
             checks = {o.check: o.record() for o in outcomes}
             extra = {PROFILE_FIELD: hist.profile_record(profile, self.config)} if profile else None
-            record_audit(self.store, key, partition, version, passed=passed, checks=checks, extra=extra)
+            record_audit(
+                self.store,
+                key,
+                partition,
+                version,
+                passed=passed,
+                checks=checks,
+                extra=extra,
+                manifest=manifest,
+            )
             if passed:
                 summary = {
                     "audit": "passed",
