@@ -82,7 +82,7 @@ lint: $(STAMP)
 ## bench: every figure of issue 17 (floors, peer, platform, incremental day, scale, catalog
 ## requests), printed and appended to benchmarks/RESULTS.md (slow: ~1 h for everything).
 ## Knobs: BENCH_PARTS=floor,dagster,postgres,peer,platform,incremental,catalog,scale
-## BENCH_QUICK=1 BENCH_START= BENCH_END= BENCH_CHUNK_DAYS= BENCH_WORKERS= BENCH_SCALE_YEARS=
+## BENCH_QUICK=1 BENCH_START= BENCH_END= BENCH_CHUNK_DAYS= BENCH_WORKERS= BENCH_REPEAT= BENCH_SCALE_YEARS=
 ## BENCH_SPEEDUP_DAYS= BENCH_RESULTS= (empty: print only). PostgreSQL comes from Debian.
 bench: $(STAMP) test-system-packages
 	@start=$$(date +%s); PYTHONPATH=$(CURDIR) $(BIN)/python -m benchmarks.run_all; \

@@ -13,8 +13,10 @@ figures first, so a run stopped early still has them):
   scale     one span of BENCH_SPEEDUP_DAYS days chunked with one worker, then BENCH_WORKERS;
             then a synthetic history of BENCH_SCALE_YEARS years, chunked multi-run backfill
 Knobs: BENCH_QUICK=1 (two weeks, a 2-year scale of 3 weeks around the new year),
-BENCH_START/BENCH_END, BENCH_CHUNK_DAYS (31), BENCH_WORKERS (2), BENCH_RESULTS (file to
-append to; empty: print only). Work happens in a temporary folder, deleted at the end."""
+BENCH_START/BENCH_END, BENCH_CHUNK_DAYS (31), BENCH_WORKERS (2), BENCH_REPEAT (2: the data
+floor, the Dagster floor and the platform's backfill each run that many times, the fastest
+counts, every run is noted), BENCH_RESULTS (file to append to; empty: print only).
+Work happens in a temporary folder, deleted at the end."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +54,7 @@ class Bench:
         self.workers = int(_env("BENCH_WORKERS", "2"))
         self.scale_years = int(_env("BENCH_SCALE_YEARS", "2" if quick else "10"))
         self.speedup_days = int(_env("BENCH_SPEEDUP_DAYS", "14" if quick else "92"))
+        self.repeat = max(1, int(_env("BENCH_REPEAT", "1" if quick else "2")))
         self.work = work
         self.lake = work / "lake"
         self.report = report
@@ -65,6 +69,26 @@ class Bench:
     def record(self, key: str, label: str, value: float, unit: str = "s") -> None:
         self.figures[key] = value
         self.report.row(label, value, unit)
+
+    def best_of(self, key: str, label: str, measure: Callable[[int], float]) -> None:
+        """`measure(i)` BENCH_REPEAT times: every run's figure as a note, the fastest as the figure.
+
+        The year's Dagster floor has ranged from 79 s to 154 s on this machine between runs
+        minutes apart (SQLite's commits and checkpoints reach the disk), and the target is a
+        difference of two such figures; the fastest of a few runs is the least disturbed."""
+        runs = [measure(i) for i in range(self.repeat)]
+        if len(runs) > 1:
+            self.report.note(f"{label}, each run: {', '.join(f'{r:.1f} s' for r in runs)}")
+        self.record(key, f"{label}{', fastest of ' + str(len(runs)) if len(runs) > 1 else ''}", min(runs))
+
+    def fresh_lake(self, i: int) -> Path:
+        """The landed files alone, in a lake of their own for a repeated run (the first is `self.lake`)."""
+        if i == 0:
+            return self.lake
+        lake = self.work / f"lake-{i}"
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.copytree(self.lake / "landing", lake / "landing")
+        return lake
 
     def days(self) -> int:
         return (date.fromisoformat(self.end) - date.fromisoformat(self.start)).days + 1
@@ -85,24 +109,32 @@ class Bench:
     def floor(self) -> None:
         from benchmarks.backfill_year import pandas_baseline
 
-        began = time.perf_counter()
-        rows = data_floor.run(
-            self.lake / "landing",
-            self.work / "floor",
-            date.fromisoformat(self.start),
-            date.fromisoformat(self.end),
-        )
-        self.record("data_floor", "data floor (DuckDB, one pass)", time.perf_counter() - began)
+        rows: dict[str, int] = {}
+
+        def one(i: int) -> float:
+            out = self.work / "floor"
+            shutil.rmtree(out, ignore_errors=True)
+            began = time.perf_counter()
+            rows.update(
+                data_floor.run(
+                    self.lake / "landing", out, date.fromisoformat(self.start), date.fromisoformat(self.end)
+                )
+            )
+            return time.perf_counter() - began
+
+        self.best_of("data_floor", "data floor (DuckDB, one pass)", one)
         self.report.note(f"data floor rows: {rows}")
         seconds = pandas_baseline(self.lake / "landing", self.work / "pandas", self.start, self.end)
         self.record("pandas", "pandas baseline (benchmarks/backfill_year.py)", seconds)
 
     def dagster(self) -> None:
-        timed = cli_runs.backfill(
-            ["-m", "benchmarks.locations.dagster_floor"], self.home("floor"), self.start, self.end,
-            self.work / "floor-sqlite.log",
-        )  # fmt: skip
-        self.record("dagster_floor", "Dagster floor, CLI, SQLite", timed.seconds)
+        def one(i: int) -> float:
+            return cli_runs.backfill(
+                ["-m", "benchmarks.locations.dagster_floor"], self.home(f"floor-{i}"), self.start, self.end,
+                self.work / "floor-sqlite.log",
+            ).seconds  # fmt: skip
+
+        self.best_of("dagster_floor", "Dagster floor, CLI, SQLite", one)
 
     def postgres(self) -> None:
         if not postgres_server.available():
@@ -132,9 +164,19 @@ class Bench:
 
     def platform(self) -> None:
         location, env = ["-m", "platform_assets.definitions"], self.home("platform")
-        timed = cli_runs.backfill(location, env, self.start, self.end, self.work / "platform.log")
-        self.record("platform", "platform backfill, CLI, SQLite (dev instance)", timed.seconds)
-        self.record("platform_rss", "platform backfill peak RSS (process tree)", timed.peak_rss_mb, "MiB")
+        peaks: list[float] = []
+
+        def one(i: int) -> float:
+            # Each run builds the year from the landed files alone: its own instance and lake.
+            own = {**self.home(f"platform-{i}"), "PLATFORM_LAKE_URL": str(self.fresh_lake(i))} if i else env
+            timed = cli_runs.backfill(location, own, self.start, self.end, self.work / "platform.log")
+            peaks.append(timed.peak_rss_mb)
+            if i:
+                shutil.rmtree(own["PLATFORM_LAKE_URL"], ignore_errors=True)
+            return timed.seconds
+
+        self.best_of("platform", "platform backfill, CLI, SQLite (dev instance)", one)
+        self.record("platform_rss", "platform backfill peak RSS (process tree)", max(peaks), "MiB")
         day = self._one_day(location, env, self.work / "platform.log")
         self.record("platform_day", "platform, one day (a re-run of the last day)", day)
         if (self.work / "floor").exists():
