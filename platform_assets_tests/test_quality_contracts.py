@@ -232,3 +232,49 @@ def test_integrity_policies_warn_or_report_and_never_drop() -> None:
     assert outcome.metadata["relations"]["tailnum -> curated/planes.tailnum"]["unmatched_rows"] == 1
     keys[("curated", "airlines")] = {"AA", "ZZ"}
     assert check_references(frame, relations, lambda reference, key: keys[reference]).passed
+
+
+def test_integrity_of_many_frames_counts_each_frames_own_misses() -> None:
+    """A backfill's partitions checked in one lookup: each frame's verdict, counts and top
+    codes are its own, as plain counting over that frame alone gives them."""
+    from collections import Counter
+
+    from platform_assets.quality.integrity import check_references_many
+
+    frames = {
+        "2013-01-01": pd.DataFrame(
+            {"carrier": ["AA", "ZZ", "ZZ", "YY"], "tailnum": ["N1", "N9", None, "N9"]}
+        ),
+        "2013-01-02": pd.DataFrame({"carrier": ["AA", "AA"], "tailnum": ["N1", "N1"]}),
+        "2013-01-03": pd.DataFrame(
+            {"carrier": pd.Series([], dtype="str"), "tailnum": pd.Series([], dtype="str")}
+        ),
+        "2013-01-04": pd.DataFrame({"carrier": ["QQ", "AA", None], "tailnum": ["N8", "N7", "N8"]}),
+    }
+    relations = (
+        Relation("carrier", ("curated", "airlines"), "carrier", Policy.WARN),
+        Relation("tailnum", ("curated", "planes"), "tailnum", Policy.REPORT, warn_above_share=0.5),
+    )
+    keys = {("curated", "airlines"): {"AA"}, ("curated", "planes"): {"N1"}}
+    found = check_references_many(frames, relations, lambda reference, key: keys[reference])
+    assert set(found) == set(frames)
+    for day, frame in frames.items():
+        relations_found = found[day].metadata["relations"]
+        for relation in relations:
+            known = keys[relation.reference]
+            misses = Counter(v for v in frame[relation.column].dropna() if v not in known)
+            got = relations_found[relation.name]
+            assert got["unmatched_rows"] == sum(misses.values())
+            assert got["unmatched_values"] == len(misses)
+            assert got["top_unmatched"] == dict(sorted(misses.items(), key=lambda kv: (-kv[1], kv[0])))
+            share = sum(misses.values()) / len(frame) if len(frame) else 0.0
+            assert got["unmatched_share"] == round(share, 4)
+    assert not found["2013-01-01"].passed and "ZZ" in found["2013-01-01"].description  # WARN policy
+    assert found["2013-01-02"].passed and found["2013-01-03"].passed
+    assert not found["2013-01-04"].passed  # QQ, and tailnum misses 3 of 3 > 0.5
+    assert "tailnum" in found["2013-01-04"].description
+    one = check_references(frames["2013-01-01"], relations, lambda reference, key: keys[reference])
+    assert one.metadata == found["2013-01-01"].metadata and one.description == found["2013-01-01"].description
+    keys[("curated", "planes")] = None  # type: ignore[assignment]
+    unpublished = check_references_many(frames, relations, lambda reference, key: keys[reference])
+    assert all("curated/planes is not published" in o.description for o in unpublished.values())

@@ -55,7 +55,12 @@ from platform_assets.quality.contracts import (
     check_frames,
     contract_metadata,
 )
-from platform_assets.quality.integrity import CHECK_REFERENCES, Relation, check_references
+from platform_assets.quality.integrity import (
+    CHECK_REFERENCES,
+    Relation,
+    check_references,
+    check_references_many,
+)
 from platform_assets.quality.landed import LandedFileError, hold_parsed, read_landed_csvs
 from platform_assets.quality.outcome import (
     ERROR,
@@ -250,6 +255,7 @@ class Auditor:
         self.names = audit.check_names(config)
         self._profiles: dict[str, hist.Profile | None] = {}
         self._computed: dict[str, hist.Profile] = {}  # this run's versions, profiled together
+        self._references: dict[str | None, Outcome] = {}  # this run's versions, looked up together
         self._partitions: set[str] | None = None
         self._reference_keys: dict[tuple[tuple[str, ...], str], set[str] | None] = {}
 
@@ -260,6 +266,9 @@ class Auditor:
         if self.audit.history:  # every version's profile in one grouped pass, before judging day by day
             frames = {p: frame for p, (frame, _) in contracts.items() if p is not None and frame is not None}
             self._computed = hist.profile_frames(frames, self.config)
+        if self.audit.relations:  # every version's references in one lookup per relation
+            frames = {p: frame for p, (frame, _) in contracts.items() if frame is not None}
+            self._references = check_references_many(frames, self.audit.relations, self._keys)
         judged: dict[str, list[Judged]] = defaultdict(list)
         with self.store.index_batch():  # the publish index written once per month, not per day
             for partition in ordered:  # oldest first: each day's history includes the days before it
@@ -351,7 +360,8 @@ class Auditor:
             if frame is None:
                 outcomes.append(not_evaluated(CHECK_REFERENCES, "the version did not parse"))
             else:
-                outcomes.append(check_references(frame, self.audit.relations, self._keys))
+                found = self._references.get(partition)
+                outcomes.append(found or check_references(frame, self.audit.relations, self._keys))
         return outcomes, profile
 
     def _contracts(
