@@ -10,9 +10,10 @@ entries (a year-long shard made each publish of a backfill rewrite ~100 KB).
 Unpartitioned assets have no index.
 
 The pointer stays the truth. `VersionStore.publish` records the entry after the
-pointer's compare-and-swap, itself by compare-and-swap (never replacing an entry with
-one of a lower sequence), together with the token (S3 ETag, or SHA-256 of a local
-file) of the pointer it wrote and of the manifest it published. A reader trusts an
+pointer's compare-and-swap (inside `VersionStore.index_batch`, as an audit publishes,
+when the batch ends: one write per shard), itself by compare-and-swap (never replacing
+an entry with one of a lower sequence), together with the token (S3 ETag, or SHA-256 of
+a local file) of the pointer it wrote and of the manifest it published. A reader trusts an
 entry only when one listing of the partitions it reads shows that same pointer and
 manifest (`confirm`): a pointer moved since (a publish that died before its index
 write, an edit outside `publish`) or damaged has another token, and a pointer the

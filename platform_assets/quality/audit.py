@@ -361,7 +361,9 @@ class Auditor:
                 outcomes.append(not_evaluated(CHECK_REFERENCES, "the version did not parse"))
             else:
                 found = self._references.get(partition)
-                outcomes.append(found or check_references(frame, self.audit.relations, self._keys))
+                if found is None:  # a version judged outside `run`'s batched pass
+                    found = check_references(frame, self.audit.relations, self._keys)
+                outcomes.append(found)
         return outcomes, profile
 
     def _contracts(
