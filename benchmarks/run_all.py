@@ -73,18 +73,16 @@ class Bench:
     def best_of(self, key: str, label: str, measure: Callable[[int], float]) -> None:
         """`measure(i)` BENCH_REPEAT times: every run's figure as a note, the fastest as the figure.
 
-        The year's Dagster floor has ranged from 79 s to 154 s on this machine between runs
-        minutes apart (SQLite's commits and checkpoints reach the disk), and the target is a
-        difference of two such figures; the fastest of a few runs is the least disturbed."""
+        SQLite-backed runs minutes apart differ by tens of seconds on a small machine (its
+        commits and checkpoints reach the disk; RESULTS.md has the spread), and the target is
+        a difference of two such figures; the fastest of a few runs is the least disturbed."""
         runs = [measure(i) for i in range(self.repeat)]
         if len(runs) > 1:
             self.report.note(f"{label}, each run: {', '.join(f'{r:.1f} s' for r in runs)}")
         self.record(key, f"{label}{', fastest of ' + str(len(runs)) if len(runs) > 1 else ''}", min(runs))
 
     def fresh_lake(self, i: int) -> Path:
-        """The landed files alone, in a lake of their own for a repeated run (the first is `self.lake`)."""
-        if i == 0:
-            return self.lake
+        """The landed files alone, in a lake of their own for the `i`-th repeated run."""
         lake = self.work / f"lake-{i}"
         shutil.rmtree(lake, ignore_errors=True)
         shutil.copytree(self.lake / "landing", lake / "landing")
@@ -167,12 +165,14 @@ class Bench:
         peaks: list[float] = []
 
         def one(i: int) -> float:
-            # Each run builds the year from the landed files alone: its own instance and lake.
-            own = {**self.home(f"platform-{i}"), "PLATFORM_LAKE_URL": str(self.fresh_lake(i))} if i else env
+            # Each run builds the year from the landed files alone, in its own instance and lake;
+            # the first run's (`env`, `self.lake`) stay for the one-day run and the data comparison.
+            lake = self.lake if i == 0 else self.fresh_lake(i)
+            own = env if i == 0 else {**self.home(f"platform-{i}"), "PLATFORM_LAKE_URL": str(lake)}
             timed = cli_runs.backfill(location, own, self.start, self.end, self.work / "platform.log")
             peaks.append(timed.peak_rss_mb)
             if i:
-                shutil.rmtree(own["PLATFORM_LAKE_URL"], ignore_errors=True)
+                shutil.rmtree(lake, ignore_errors=True)
             return timed.seconds
 
         self.best_of("platform", "platform backfill, CLI, SQLite (dev instance)", one)

@@ -99,7 +99,11 @@ class _Zygote:
             cwd=getattr(pointer, "working_directory", None) or None,
             text=True,
         )
-        ready = self._ask({"origin": serialize_value(origin)})
+        try:
+            ready = self._ask({"origin": serialize_value(origin)})
+        except Exception:
+            self.stop()  # it could not load the location: reap it rather than leave it to the caller
+            raise
         self.root: str = ready["root"]
         self.import_path: list[str] = ready["import_path"]
         self.fingerprint: str = ready["fingerprint"]

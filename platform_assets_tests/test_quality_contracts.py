@@ -273,6 +273,7 @@ def test_integrity_of_many_frames_counts_each_frames_own_misses() -> None:
     assert found["2013-01-02"].passed and found["2013-01-03"].passed
     assert not found["2013-01-04"].passed  # QQ, and tailnum misses 3 of 3 > 0.5
     assert "tailnum" in found["2013-01-04"].description
+    # A frame's verdict does not depend on the frames batched with it.
     one = check_references(frames["2013-01-01"], relations, lambda reference, key: keys[reference])
     assert one.metadata == found["2013-01-01"].metadata and one.description == found["2013-01-01"].description
     keys[("curated", "planes")] = None  # type: ignore[assignment]

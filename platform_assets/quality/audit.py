@@ -55,12 +55,7 @@ from platform_assets.quality.contracts import (
     check_frames,
     contract_metadata,
 )
-from platform_assets.quality.integrity import (
-    CHECK_REFERENCES,
-    Relation,
-    check_references,
-    check_references_many,
-)
+from platform_assets.quality.integrity import CHECK_REFERENCES, Relation, check_references_many
 from platform_assets.quality.landed import LandedFileError, hold_parsed, read_landed_csvs
 from platform_assets.quality.outcome import (
     ERROR,
@@ -360,10 +355,7 @@ class Auditor:
             if frame is None:
                 outcomes.append(not_evaluated(CHECK_REFERENCES, "the version did not parse"))
             else:
-                found = self._references.get(partition)
-                if found is None:  # a version judged outside `run`'s batched pass
-                    found = check_references(frame, self.audit.relations, self._keys)
-                outcomes.append(found)
+                outcomes.append(self._references[partition])  # every parsed version, from `run`
         return outcomes, profile
 
     def _contracts(
