@@ -79,9 +79,41 @@ def _checked(name: str) -> str:
     return name
 
 
+class _Scan:
+    """The one thing DuckDB asks of a scanner, a reader, started with the GIL released."""
+
+    def __init__(self, scanner: pads.Scanner) -> None:
+        self._scanner = scanner
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        tagged = self._scanner.scan_batches()  # starts the scan without the GIL
+        return pa.RecordBatchReader.from_batches(
+            self._scanner.projected_schema, (t.record_batch for t in tagged)
+        )
+
+
+class _FilesForDuckDB(pads.FileSystemDataset):
+    """The catalog's dataset as DuckDB scans it: same files, pushdown and batches, but the
+    scan starts without holding the GIL.
+
+    DuckDB asks the dataset for a scanner and calls `Scanner.to_reader()` from one of its own
+    threads; pyarrow (26) starts the scan there while holding the GIL, and waits on a lock
+    that an Arrow I/O thread may hold. An I/O thread that needs the GIL to read (a Python
+    filesystem such as an fsspec one through `PyFileSystem`, or an S3 endpoint served by
+    the same process) then waits for ever, and so does the query. `scan_batches()` starts
+    the same scan with the GIL released, and its iterator releases it while waiting."""
+
+    def scanner(self, *args: Any, **kwargs: Any) -> _Scan:  # type: ignore[override]
+        return _Scan(super().scanner(*args, **kwargs))
+
+
 def expose(conn: duckdb.DuckDBPyConnection, zone: str, name: str, dataset: pads.Dataset) -> None:
     """Register the dataset and name it `zone.name`; a view keeps filter and column pushdown."""
     registered = f"{_REGISTERED_PREFIX}{_checked(zone)}__{_checked(name)}"
+    if isinstance(dataset, pads.FileSystemDataset):
+        dataset = _FilesForDuckDB(
+            list(dataset.get_fragments()), dataset.schema, dataset.format, dataset.filesystem
+        )
     conn.register(registered, dataset)
     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{zone}"')
     conn.execute(f'CREATE VIEW "{zone}"."{name}" AS SELECT * FROM "{registered}"')  # noqa: S608

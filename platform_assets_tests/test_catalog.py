@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -211,6 +213,30 @@ def test_pinned_as_of_and_reported_versions(lake: Lake) -> None:
     assert catalog.load("curated/things", [day])["x"].tolist() == [0, 1, 2]
     assert catalog.load("curated/things", as_of=between)["x"].tolist() == [0, 1, 2]  # later days: not yet
     assert catalog.manifest("curated/things", day)["version"] == first["version"]
+
+
+def test_sql_through_a_python_filesystem_does_not_deadlock(tmp_path: Path) -> None:
+    """DuckDB starts each scan from its own thread; through a filesystem written in Python
+    (fsspec's, or the counting one above) that once deadlocked on the GIL about one query
+    in 50 to 250 here, and no timeout could end it. 400 queries in a child process, whose
+    C watchdog ends a hang with the stuck threads' stacks."""
+    rounds, watchdog_s = 400, 120
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "platform_assets_tests.sql_on_python_fs",
+            str(tmp_path / "lake"),
+            str(rounds),
+            str(watchdog_s),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=watchdog_s + 60,
+        check=False,
+    )
+    assert child.returncode == 0, f"catalog SQL hung or failed:\n{child.stdout}\n{child.stderr[-4000:]}"
+    assert f"{rounds} queries over 7 files each, sums equal" in child.stdout
 
 
 def test_catalog_refuses_what_it_cannot_name(tmp_path: Path) -> None:
