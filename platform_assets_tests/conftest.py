@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,32 @@ S3_TEST_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+# pytest-timeout raises in Python, which a thread that holds the GIL while it waits in C
+# code forbids for ever; faulthandler's watchdog is a C thread. A minute after the test's
+# pytest-timeout limit (600 s in pyproject.toml, or its own mark) it prints every thread's
+# stack and ends the worker, so CI fails with the stuck stacks instead of running out its
+# 90 minutes.
+HARD_TIMEOUT_GRACE_S = 60.0
+
+
+def _timeout_s(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("timeout")
+    if mark is not None and mark.args:
+        return float(mark.args[0])
+    return float(item.config.getoption("timeout") or 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    limit = _timeout_s(item)
+    if limit > 0:
+        faulthandler.dump_traceback_later(limit + HARD_TIMEOUT_GRACE_S, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def free_port() -> int:
