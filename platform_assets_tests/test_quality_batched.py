@@ -6,6 +6,8 @@ frame and not across frames."""
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 
@@ -162,3 +164,37 @@ def test_screening_a_backfill_matches_screening_each_day_alone() -> None:
     assert reasons == {6: "exact_duplicate"}
     assert together["2013-01-03"].by_reason == {"outside_partition": 1, "no_dl": 1}
     assert together["2013-01-01"].by_reason == {"no_dl": 1, "duplicate_key(date, carrier)": 1}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b'a,b,c\n1,"x, y",3\n2,"",\n3,"line\nbreak",z\n', id="quotes-empty-and-line-break"),
+        pytest.param("\ufeffa,b\n1,2\n".encode(), id="byte-order-mark"),
+        pytest.param(b"a,a,b\n1,2,3\n", id="repeated-name"),
+        pytest.param(b"a,,b\n1,2,3\n", id="blank-name"),
+        pytest.param(b"a,b\n1,2\n\n3,4\n", id="blank-line"),
+        pytest.param(b"a,b\n 1 , 2 \nNA,null\nNaN,\n", id="spaces-and-null-words"),
+    ],
+)
+def test_landed_text_cells_are_what_pandas_reads(data: bytes) -> None:
+    """The landed reader's text cells (Arrow's reader, pandas' for odd headers) against
+    pandas' own reading of the same bytes: same names, cells, missing cells."""
+    from platform_assets.quality.landed import _text_frame
+
+    expected = pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, na_values=[""])
+    found = _text_frame(data, "file.csv")
+    pd.testing.assert_frame_equal(found.reset_index(drop=True), expected)
+
+
+@pytest.mark.parametrize("dataset", ["flights", "weather"])
+def test_landed_text_cells_of_real_days_are_what_pandas_reads(dataset: str) -> None:
+    from platform_assets.domains.flights.source import NycFlights13Source
+    from platform_assets.quality.landed import _text_frame
+
+    for day in ("2013-01-01", "2013-03-10", "2013-11-03"):  # a plain day and both clock changes
+        data = NycFlights13Source().daily_file(dataset, day)
+        expected = pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, na_values=[""])
+        found = _text_frame(data, f"{dataset}/{day}.csv")
+        pd.testing.assert_frame_equal(found.reset_index(drop=True), expected)
+        assert found.index[0] == 2 and found.index.is_monotonic_increasing  # named by file line

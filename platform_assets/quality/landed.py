@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from platform_assets.lake.run_stash import RunStash
 from platform_assets.quality.contracts import (
@@ -99,8 +101,9 @@ def _column_name(header: list[str], field: int) -> str:
     return f" ({header[field - 1]})" if 0 < field <= len(header) else ""
 
 
-def _record_lines(text: str, source: str) -> list[int]:
-    """The line each data record starts on; refuses a file whose records do not fit the header.
+def _record_lines(text: str, source: str) -> tuple[list[str], list[int]]:
+    """The header, and the line each data record starts on; refuses a file whose records
+    do not fit the header.
 
     Every record has the header's field count, and the file ends where a record ends:
     pandas pads a short last row with nulls, so a file cut off mid-transfer would pass
@@ -139,7 +142,29 @@ def _record_lines(text: str, source: str) -> list[int]:
             header_fields = next(csv.reader([lines[0]]))
             where += f", column {field}{_column_name(header_fields, field)}"
         raise LandedFileError(f"{source}: {where}: not a well-formed CSV ({error})", RULE_CSV) from None
-    return starts
+    return header, starts
+
+
+def _cells(data: bytes, text: str, header: list[str]) -> pd.DataFrame:
+    """Every cell of a file whose records fit its header, as text; only an empty cell is missing.
+
+    Arrow's reader, told every column is text: twice as fast as pandas' on daily files,
+    and the same frame. pandas reads the rare header Arrow would read otherwise (a
+    byte-order mark, a blank or repeated name, which pandas renames)."""
+    if text.startswith("\ufeff") or "" in header or len(set(header)) < len(header):
+        return pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(use_threads=False),
+        parse_options=pacsv.ParseOptions(newlines_in_values='"' in text),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return table.to_pandas()
 
 
 def _text_frame(data: bytes, source: str) -> pd.DataFrame:
@@ -147,10 +172,10 @@ def _text_frame(data: bytes, source: str) -> pd.DataFrame:
     text = _decode(data, source)
     if not text.strip():
         raise LandedFileError(f"{source}: line 1: the file is empty (no header row)", RULE_NOT_EMPTY)
-    starts = _record_lines(text, source)
+    header, starts = _record_lines(text, source)
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
-    except pd.errors.ParserError as error:
+        frame = _cells(data, text, header)
+    except (pd.errors.ParserError, pa.ArrowInvalid) as error:
         raise LandedFileError(f"{source}: not a well-formed CSV ({error})", RULE_CSV) from None
     if len(starts) == len(frame):
         frame.index = pd.Index(starts, dtype="int64")
