@@ -78,6 +78,22 @@ def test_large_partitions_split_into_part_files(lake: Lake) -> None:
         store.read_table(manifest, columns=["missing"])
 
 
+def test_parts_encoded_ahead_write_the_same_version(lake: Lake) -> None:
+    """What the IO manager encodes on worker threads is written as `write_table` alone
+    writes it: same files, bytes and content hash; the encoding counts in the write time."""
+    store = lake.versions
+    store.target_file_bytes = 2_000  # several part files
+    key, day, table = ["curated", "things"], "2013-01-01", _table(1_000)
+    direct = store.write_table(key, day, table, run_id="direct")
+    parts = store.encode(key, day, table)
+    ahead = store.write_table(key, day, table, run_id="ahead", parts=parts)
+    assert len(ahead["files"]) == len(direct["files"]) > 5
+    assert ahead["content_hash"] == direct["content_hash"]
+    assert [f["sha256"] for f in ahead["files"]] == [f["sha256"] for f in direct["files"]]
+    assert ahead["timings"]["write_seconds"] >= round(sum(p.seconds for p in parts), 3) - 0.001
+    assert store.read_table(ahead).equals(store.read_table(direct))
+
+
 def test_raw_files_kept_byte_for_byte(lake: Lake) -> None:
     store = lake.versions
     raw = RawFile("2013-01-01.csv", b"year,month\n2013,1\n\xff", "file:///landing/x.csv")

@@ -12,8 +12,9 @@ version that passes (write, audit, publish; see `platform_assets.quality.audit`)
 A `Screened` output also keeps its rejected rows in the quarantine zone under the
 same version id."""
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
@@ -33,7 +34,13 @@ from platform_assets.lake.manifest import (
 from platform_assets.lake.quarantine import Screened, write_rejected
 from platform_assets.lake.resources import LakeResource
 from platform_assets.lake.run_stash import RunStash
-from platform_assets.lake.versions import KIND_FILE, RawFile, StalePublishError, VersionStore
+from platform_assets.lake.versions import (
+    KIND_FILE,
+    EncodedPart,
+    RawFile,
+    StalePublishError,
+    VersionStore,
+)
 from platform_assets.observability import usage
 
 PARTITION_COLUMN_KEY = "partition_column"
@@ -56,6 +63,14 @@ PUBLISH_POLICY_KEY = "platform/publish"
 PUBLISH_AFTER_AUDIT = "after_audit"
 STATUS_PUBLISHED = "published"
 STATUS_PENDING = "pending audit"
+
+# A backfill's partitions are encoded to Parquet this many ahead of the one being written,
+# on worker threads (Arrow encodes and compresses without the GIL): the encoding overlaps
+# the writes, manifests and bookkeeping of the partitions before it, and no more than
+# this many encoded partitions wait in memory.
+ENCODE_AHEAD = 4
+ENCODE_THREADS = 2
+READ_THREADS = 4
 
 # (run id, step key) -> what that step read; consumed when the step writes.
 _reads: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -215,6 +230,36 @@ def _pinned(
     )
 
 
+def _table_of(payload: Any) -> pa.Table | None:
+    """The table a piece of output is written as; None for landed files and artifacts."""
+    if isinstance(payload, RawFile | Artifact):
+        return None
+    return payload.kept if isinstance(payload, Screened) else _as_table(payload)
+
+
+def _encoded_ahead(
+    pool: ThreadPoolExecutor, store: VersionStore, asset_key: Sequence[str], pieces: Mapping[str | None, Any]
+) -> Iterator[tuple[str | None, Any, pa.Table | None, list[EncodedPart] | None]]:
+    """Each piece in order with its table and Parquet parts, the next `ENCODE_AHEAD`
+    already encoding on the pool while the caller writes this one."""
+    waiting: deque[tuple[str | None, Any, pa.Table | None, Future[list[EncodedPart]] | None]] = deque()
+    items = iter(pieces.items())
+
+    def submit_next() -> None:
+        for key, payload in items:
+            table = _table_of(payload)
+            future = None if table is None else pool.submit(store.encode, asset_key, key, table)
+            waiting.append((key, payload, table, future))
+            return
+
+    for _ in range(ENCODE_AHEAD):
+        submit_next()
+    while waiting:
+        key, payload, table, future = waiting.popleft()
+        submit_next()
+        yield key, payload, table, None if future is None else future.result()
+
+
 def _write_screened(
     store: VersionStore,
     asset_key: Sequence[str],
@@ -223,6 +268,7 @@ def _write_screened(
     *,
     run_id: str,
     extra: dict[str, Any],
+    parts: list[EncodedPart] | None = None,
 ) -> dict[str, Any]:
     """The kept rows as the asset's version and the rejected rows under the same id in quarantine.
 
@@ -232,7 +278,9 @@ def _write_screened(
     rejected = write_rejected(store, asset_key, partition, screened, version=version, run_id=run_id)
     summary = {**screened.summary(), "uri": rejected["uri"] if rejected else None}
     extra = {**extra, "quarantine": summary}
-    return store.write_table(asset_key, partition, screened.kept, run_id=run_id, extra=extra, version=version)
+    return store.write_table(
+        asset_key, partition, screened.kept, run_id=run_id, extra=extra, version=version, parts=parts
+    )
 
 
 def take_held(
@@ -266,37 +314,11 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         policy = context.asset_spec.metadata.get(PUBLISH_POLICY_KEY) if context.has_asset_key else None
         audited = policy == PUBLISH_AFTER_AUDIT
         manifests = []
-        for key, payload in pieces.items():
-            extra = {**shared, "upstream": _upstream_for(reads, key)}
-            extra = usage.stamp(extra)  # CPU, peak memory and storage calls since the last version
-            held: pa.Table | RawFile | None = None
-            if isinstance(payload, RawFile):
-                manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
-                held = payload
-            elif isinstance(payload, Artifact):
-                extra = {**extra, **payload.manifest_fields()}
-                manifest = store.write_file(
-                    asset_key, key, payload.as_file(), run_id=context.run_id, extra=extra
+        with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="parquet-encode") as pool:
+            for key, payload, table, parts in _encoded_ahead(pool, store, asset_key, pieces):
+                manifests.append(
+                    self._write_piece(context, store, key, payload, table, parts, shared, reads, audited)
                 )
-            elif isinstance(payload, Screened):
-                manifest = _write_screened(store, asset_key, key, payload, run_id=context.run_id, extra=extra)
-                held = payload.kept
-            else:
-                held = _as_table(payload)
-                manifest = store.write_table(asset_key, key, held, run_id=context.run_id, extra=extra)
-            _written[(context.run_id, "/".join(asset_key), key)] = manifest["version"]
-            if audited:
-                manifest = {**manifest, "status": STATUS_PENDING}
-                if held is not None:
-                    held_key = (context.run_id, "/".join(asset_key), key, manifest["version"])
-                    _held.hold(context.run_id, held_key, held)
-            else:
-                try:
-                    store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
-                except StalePublishError as error:  # a later run of this partition published first
-                    context.log.warning(str(error))
-                    manifest = {**manifest, "status": f"superseded by {error.published}"}
-            manifests.append(manifest)
         self._report(context, manifests)
         record_data_version(context, manifests)
         # One JSON line per version for log shippers; the run's event log gets one line per
@@ -305,6 +327,53 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         for manifest in manifests:
             logs.version_written(context.run_id, asset_key, manifest)
         context.log.info(_written_summary(asset_key, manifests))
+
+    def _write_piece(
+        self,
+        context: dg.OutputContext,
+        store: VersionStore,
+        key: str | None,
+        payload: Any,
+        table: pa.Table | None,
+        parts: list[EncodedPart] | None,
+        shared: dict[str, Any],
+        reads: list[dict[str, Any]],
+        audited: bool,
+    ) -> dict[str, Any]:
+        """One partition's version: written, and published unless its audit publishes it."""
+        asset_key = context.asset_key.path
+        extra = {**shared, "upstream": _upstream_for(reads, key)}
+        extra = usage.stamp(extra)  # CPU, peak memory and storage calls since the last version
+        held: pa.Table | RawFile | None = None
+        if isinstance(payload, RawFile):
+            manifest = store.write_file(asset_key, key, payload, run_id=context.run_id, extra=extra)
+            held = payload
+        elif isinstance(payload, Artifact):
+            extra = {**extra, **payload.manifest_fields()}
+            manifest = store.write_file(asset_key, key, payload.as_file(), run_id=context.run_id, extra=extra)
+        elif isinstance(payload, Screened):
+            manifest = _write_screened(
+                store, asset_key, key, payload, run_id=context.run_id, extra=extra, parts=parts
+            )
+            held = payload.kept
+        else:
+            held = table
+            manifest = store.write_table(
+                asset_key, key, table, run_id=context.run_id, extra=extra, parts=parts
+            )
+        _written[(context.run_id, "/".join(asset_key), key)] = manifest["version"]
+        if audited:
+            manifest = {**manifest, "status": STATUS_PENDING}
+            if held is not None:
+                held_key = (context.run_id, "/".join(asset_key), key, manifest["version"])
+                _held.hold(context.run_id, held_key, held)
+            return manifest
+        try:
+            store.publish(asset_key, key, manifest["version"], actor=f"run:{context.run_id}")
+        except StalePublishError as error:  # a later run of this partition published first
+            context.log.warning(str(error))
+            manifest = {**manifest, "status": f"superseded by {error.published}"}
+        return manifest
 
     def _report(self, context: dg.OutputContext, manifests: list[dict[str, Any]]) -> None:
         """Attach each partition's own facts to its own materialization event.
@@ -339,10 +408,14 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         step = context.step_context
         manifests = [_pinned(store, step.run_id, asset_key, key) for key in keys]
         _reads[(step.run_id, step.step.key)].extend(upstream_entry(m) for m in manifests)
-        if manifests[0]["kind"] == KIND_FILE:
-            files = {m["partition"]: store.read_file(m) for m in manifests}
-            return files if context.has_asset_partitions else files[None]
-        tables = [store.read_table(m, columns) for m in manifests]
+        # A backfill's partitions are read on a few threads: reading and decoding a file
+        # need no GIL, so they overlap (resolving them is Python work, and stays serial).
+        with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="version-read") as pool:
+            if manifests[0]["kind"] == KIND_FILE:
+                read = pool.map(store.read_file, manifests)
+                files = {m["partition"]: raw for m, raw in zip(manifests, read, strict=True)}
+                return files if context.has_asset_partitions else files[None]
+            tables = list(pool.map(lambda manifest: store.read_table(manifest, columns), manifests))
         table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
         if context.dagster_type.typing_type is pa.Table:
             return table

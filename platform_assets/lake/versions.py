@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -51,6 +50,16 @@ FILE_PARTITION_KEY = b"platform.partition"
 # A small object that does not parse is read again this often: a torn read is retried,
 # a corrupt object is reported.
 READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class EncodedPart:
+    """One Parquet part file of a version, encoded but not yet written."""
+
+    data: bytes
+    rows: int
+    sha256: str
+    seconds: float  # spent encoding it, counted in the version's write time
 
 
 class VersionError(RuntimeError):
@@ -201,6 +210,29 @@ class VersionStore:
         bytes_per_row = max(1.0, table.nbytes / table.num_rows)
         return max(1, int(self.target_file_bytes / bytes_per_row))
 
+    def encode(self, asset_key: Sequence[str], partition: str | None, table: pa.Table) -> list[EncodedPart]:
+        """`table` as the Parquet part files of a version of the partition, in memory.
+
+        Touches no storage and holds the GIL only briefly (Arrow encodes and compresses
+        without it), so a caller can encode the next partitions on other threads while
+        it writes this one."""
+        rows_per_file = self._rows_per_file(table)
+        identity = {
+            FILE_ASSET_KEY: "/".join(asset_key).encode(),
+            FILE_PARTITION_KEY: (partition or "").encode(),
+        }
+        parts = []
+        for offset in range(0, max(table.num_rows, 1), rows_per_file):
+            started = time.perf_counter()
+            chunk = table.slice(offset, rows_per_file)
+            chunk = chunk.replace_schema_metadata({**(chunk.schema.metadata or {}), **identity})
+            sink = pa.BufferOutputStream()
+            pq.write_table(chunk, sink, compression="zstd")
+            data = sink.getvalue().to_pybytes()
+            digest = hashlib.sha256(data).hexdigest()
+            parts.append(EncodedPart(data, chunk.num_rows, digest, time.perf_counter() - started))
+        return parts
+
     def _begin(
         self, asset_key: Sequence[str], partition: str | None, run_id: str, version: str | None = None
     ) -> tuple[str, str]:
@@ -227,32 +259,26 @@ class VersionStore:
         run_id: str,
         extra: dict[str, Any] | None = None,
         version: str | None = None,
+        parts: Sequence[EncodedPart] | None = None,
     ) -> dict[str, Any]:
         """Write `table` as a new version; return its manifest (not yet published).
 
         `version` names the version explicitly, so rows rejected from a version can be kept
-        in the quarantine zone under the same id; it must still be new."""
+        in the quarantine zone under the same id; it must still be new. `parts` is
+        `encode(asset_key, partition, table)` when the caller encoded it ahead."""
         started = time.perf_counter()
         version, prefix = self._begin(asset_key, partition, run_id, version)
-        rows_per_file = self._rows_per_file(table)
+        if parts is None:
+            parts = self.encode(asset_key, partition, table)
+        else:  # encoded ahead, on another thread: its time is still this version's
+            started -= sum(part.seconds for part in parts)
         files: list[dict[str, Any]] = []
         content = hashlib.sha256()
-        offsets = range(0, max(table.num_rows, 1), rows_per_file)
-        identity = {
-            FILE_ASSET_KEY: "/".join(asset_key).encode(),
-            FILE_PARTITION_KEY: (partition or "").encode(),
-        }
-        for index, offset in enumerate(offsets):
-            chunk = table.slice(offset, rows_per_file)
-            chunk = chunk.replace_schema_metadata({**(chunk.schema.metadata or {}), **identity})
-            buffer = io.BytesIO()
-            pq.write_table(chunk, buffer, compression="zstd")
-            data = buffer.getvalue()
+        for index, part in enumerate(parts):
             name = f"part-{index:05d}.parquet"
-            self.storage.write_bytes(f"{prefix}/{name}", data)
-            digest = hashlib.sha256(data).hexdigest()
-            content.update(digest.encode())
-            files.append({"name": name, "bytes": len(data), "rows": chunk.num_rows, "sha256": digest})
+            self.storage.write_bytes(f"{prefix}/{name}", part.data)
+            content.update(part.sha256.encode())
+            files.append({"name": name, "bytes": len(part.data), "rows": part.rows, "sha256": part.sha256})
         manifest = {
             **(extra or {}),
             "format": MANIFEST_FORMAT,
