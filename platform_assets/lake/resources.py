@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from platform_assets.lake.identity import ensure_lake_identity
+from platform_assets.lake.run_process import tune_collector
 from platform_assets.lake.storage import LakeStorage
 from platform_assets.lake.versions import VersionStore
 from platform_assets.settings import Settings
@@ -42,8 +43,9 @@ class LakeResource(dg.ConfigurableResource):
     _identity: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Act as the run's zone identity (so a run can write only its own zone), and
-        refuse to run against the environment's lake from a throwaway instance.
+        """Act as the run's zone identity (so a run can write only its own zone), tune the
+        collector for the run's work (see `run_process`), and refuse to run against the
+        environment's lake from a throwaway instance.
 
         `dagster asset materialize` without DAGSTER_HOME runs in a temporary instance
         that is deleted when the command exits, yet it would publish into the lake every
@@ -53,6 +55,7 @@ class LakeResource(dg.ConfigurableResource):
         so is a run with `PLATFORM_ALLOW_THROWAWAY_INSTANCE=1`."""
         from platform_assets.governance.identity import run_identity
 
+        tune_collector()
         run = context.run
         if run is not None:
             keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
