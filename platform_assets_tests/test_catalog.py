@@ -217,9 +217,9 @@ def test_pinned_as_of_and_reported_versions(lake: Lake) -> None:
 
 def test_sql_through_a_python_filesystem_does_not_deadlock(tmp_path: Path) -> None:
     """DuckDB starts each scan from its own thread; through a filesystem written in Python
-    (fsspec's, or the counting one above) that once deadlocked on the GIL about one query
-    in 50 to 250 here, and no timeout could end it. 400 queries in a child process, whose
-    C watchdog ends a hang with the stuck threads' stacks."""
+    (fsspec's, or the counting one above) that once deadlocked on the GIL, in most runs
+    within 13 to 120 queries here, and no timeout could end it. 400 queries in a child
+    process, whose C watchdog ends a hang with the stuck threads' stacks."""
     rounds, watchdog_s = 400, 120
     child = subprocess.run(
         [

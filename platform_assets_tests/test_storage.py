@@ -1,6 +1,10 @@
 """The storage layer behaves the same on a local folder and on S3."""
 
+import hashlib
+import io
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from platform_assets.lake import layout
@@ -78,20 +82,31 @@ def test_large_partitions_split_into_part_files(lake: Lake) -> None:
         store.read_table(manifest, columns=["missing"])
 
 
-def test_parts_encoded_ahead_write_the_same_version(lake: Lake) -> None:
-    """What the IO manager encodes on worker threads is written as `write_table` alone
-    writes it: same files, bytes and content hash; the encoding counts in the write time."""
+def test_parts_encoded_ahead_are_the_version_written(lake: Lake) -> None:
+    """What the IO manager encodes on worker threads is what lands: every stored file has
+    the hash and rows its manifest names and its partition's identity in its footer, the
+    rows are the table's, the encoding counts in the write time, and parts of another
+    table are refused before anything is written."""
     store = lake.versions
     store.target_file_bytes = 2_000  # several part files
     key, day, table = ["curated", "things"], "2013-01-01", _table(1_000)
-    direct = store.write_table(key, day, table, run_id="direct")
     parts = store.encode(key, day, table)
-    ahead = store.write_table(key, day, table, run_id="ahead", parts=parts)
-    assert len(ahead["files"]) == len(direct["files"]) > 5
-    assert ahead["content_hash"] == direct["content_hash"]
-    assert [f["sha256"] for f in ahead["files"]] == [f["sha256"] for f in direct["files"]]
-    assert ahead["timings"]["write_seconds"] >= round(sum(p.seconds for p in parts), 3) - 0.001
-    assert store.read_table(ahead).equals(store.read_table(direct))
+    manifest = store.write_table(key, day, table, run_id="ahead", parts=parts)
+    prefix = layout.version_path(key, day, manifest["version"])
+    assert len(manifest["files"]) > 5
+    for entry in manifest["files"]:
+        stored = lake.storage.read_bytes(f"{prefix}/{entry['name']}")
+        assert hashlib.sha256(stored).hexdigest() == entry["sha256"] and len(stored) == entry["bytes"]
+        footer = pq.ParquetFile(io.BytesIO(stored)).metadata
+        assert footer.num_rows == entry["rows"]
+        assert footer.metadata[b"platform.partition"] == day.encode()
+    digests = "".join(entry["sha256"] for entry in manifest["files"]).encode()
+    assert manifest["content_hash"] == hashlib.sha256(digests).hexdigest()
+    assert store.read_table(manifest).sort_by("x").equals(table)
+    assert manifest["timings"]["write_seconds"] >= round(sum(p.seconds for p in parts), 3) - 0.001
+    with pytest.raises(VersionError, match="encoded from another table"):
+        store.write_table(key, "2013-01-02", _table(10), run_id="wrong", parts=parts)
+    assert store.versions(key, "2013-01-02") == []
 
 
 def test_raw_files_kept_byte_for_byte(lake: Lake) -> None:

@@ -246,11 +246,12 @@ def _encoded_ahead(
     items = iter(pieces.items())
 
     def submit_next() -> None:
-        for key, payload in items:
+        item = next(items, None)
+        if item is not None:
+            key, payload = item
             table = _table_of(payload)
             future = None if table is None else pool.submit(store.encode, asset_key, key, table)
             waiting.append((key, payload, table, future))
-            return
 
     for _ in range(ENCODE_AHEAD):
         submit_next()

@@ -267,6 +267,12 @@ class VersionStore:
         in the quarantine zone under the same id; it must still be new. `parts` is
         `encode(asset_key, partition, table)` when the caller encoded it ahead."""
         started = time.perf_counter()
+        if parts is not None and sum(part.rows for part in parts) != table.num_rows:
+            raise VersionError(
+                f"{layout.partition_path(asset_key, partition)}: the encoded parts hold "
+                f"{sum(p.rows for p in parts)} rows and the table {table.num_rows}; "
+                "they were encoded from another table"
+            )
         version, prefix = self._begin(asset_key, partition, run_id, version)
         if parts is None:
             parts = self.encode(asset_key, partition, table)
