@@ -3,15 +3,18 @@
 Parts (BENCH_PARTS, comma-separated, default all, in this order: the main target's three
 figures first, so a run stopped early still has them):
   floor     data floor (one DuckDB pass) and the pandas baseline, on the landed year
-  dagster   Dagster floor (same graph, IO manager storing nothing) through the CLI, SQLite
+  dagster   Dagster floor (same graph, IO manager storing nothing) through the CLI, SQLite:
+            one run, then BENCH_WORKERS runs at once (`platform backfill`, one chunk each)
   platform  the platform's backfill through the CLI with the dev (SQLite) instance, one day,
-            and the floor-vs-platform data check on a few days
+            the same backfill as BENCH_WORKERS runs at once (`platform backfill`), and the
+            floor-vs-platform data check on a few days of each
   peer      stock Dagster peer (UPathIOManager Parquet), backfill and one day
   postgres  the same Dagster floor on a throwaway PostgreSQL (deploy/dagster.yaml)
   incremental  benchmarks/incremental_day.py (landed day -> serving), p50/p95
   catalog   benchmarks/catalog_requests.py (S3 requests of a year-long catalog query)
   scale     one span of BENCH_SPEEDUP_DAYS days chunked with one worker, then BENCH_WORKERS;
-            then a synthetic history of BENCH_SCALE_YEARS years, chunked multi-run backfill
+            the real year chunked the same way as the history (the scale's base); then a
+            synthetic history of BENCH_SCALE_YEARS years, chunked multi-run backfill
 Knobs: BENCH_QUICK=1 (two weeks, a 2-year scale of 3 weeks around the new year),
 BENCH_START/BENCH_END, BENCH_CHUNK_DAYS (31), BENCH_WORKERS (2), BENCH_REPEAT (2: the data
 floor, the Dagster floor and the platform's backfill each run that many times, the fastest
@@ -55,10 +58,10 @@ class Bench:
         self.scale_years = int(_env("BENCH_SCALE_YEARS", "2" if quick else "10"))
         self.speedup_days = int(_env("BENCH_SPEEDUP_DAYS", "14" if quick else "92"))
         self.repeat = max(1, int(_env("BENCH_REPEAT", "1" if quick else "2")))
+        self.figures: dict[str, float] = {"workers": self.workers}
         self.work = work
         self.lake = work / "lake"
         self.report = report
-        self.figures: dict[str, float] = {}
 
     # -- helpers --------------------------------------------------------------------------
     def home(self, name: str, instance_yaml: str | None = None) -> dict[str, str]:
@@ -81,7 +84,7 @@ class Bench:
             self.report.note(f"{label}, each run: {', '.join(f'{r:.1f} s' for r in runs)}")
         self.record(key, f"{label}{', fastest of ' + str(len(runs)) if len(runs) > 1 else ''}", min(runs))
 
-    def fresh_lake(self, i: int) -> Path:
+    def fresh_lake(self, i: int | str) -> Path:
         """The landed files alone, in a lake of their own for the `i`-th repeated run."""
         lake = self.work / f"lake-{i}"
         shutil.rmtree(lake, ignore_errors=True)
@@ -90,6 +93,14 @@ class Bench:
 
     def days(self) -> int:
         return (date.fromisoformat(self.end) - date.fromisoformat(self.start)).days + 1
+
+    def split(self, module: str, name: str, lake: Path) -> tuple[float, float]:
+        """The range as BENCH_WORKERS runs at once, one chunk each, through `platform backfill`:
+        the platform's own way of splitting a backfill so that the runs' event writes and
+        work proceed side by side (what the daemon does with a multi-run backfill policy)."""
+        chunk = -(-self.days() // self.workers)
+        first, end = date.fromisoformat(self.start), date.fromisoformat(self.end)
+        return self._chunked(lake, name, first, end, self.workers, module=module, chunk_days=chunk)
 
     # -- parts ----------------------------------------------------------------------------
     def land(self) -> None:
@@ -133,6 +144,11 @@ class Bench:
             ).seconds  # fmt: skip
 
         self.best_of("dagster_floor", "Dagster floor, CLI, SQLite", one)
+
+        def split(i: int) -> float:  # the floor stores nothing: the landed lake is only read
+            return self.split("benchmarks.locations.dagster_floor", f"floor-split-{i}", self.lake)[0]
+
+        self.best_of("dagster_floor_split", f"Dagster floor, {self.workers} runs at once, SQLite", split)
 
     def postgres(self) -> None:
         if not postgres_server.available():
@@ -179,17 +195,33 @@ class Bench:
         self.record("platform_rss", "platform backfill peak RSS (process tree)", max(peaks), "MiB")
         day = self._one_day(location, env, self.work / "platform.log")
         self.record("platform_day", "platform, one day (a re-run of the last day)", day)
-        if (self.work / "floor").exists():
-            picks = sorted(
-                {
-                    self.start,
-                    self.end,
-                    (date.fromisoformat(self.start) + timedelta(days=self.days() // 2)).isoformat(),
-                }
-            )
-            found = differences(self.work / "floor", str(self.lake), picks)
-            verdict = "equal" if not found else f"{len(found)} difference(s): " + "; ".join(found[:6])
-            self.report.note(f"data floor vs platform on {', '.join(picks)}: {verdict}")
+        self._compare(self.lake, "one run")
+        split_peaks: list[float] = []
+
+        def split(i: int) -> float:
+            lake = self.fresh_lake(f"split-{i}")
+            seconds, peak = self.split("platform_assets.definitions", f"platform-split-{i}", lake)
+            split_peaks.append(peak)
+            if i == 0:
+                self._compare(lake, f"{self.workers} runs at once")
+            shutil.rmtree(lake, ignore_errors=True)
+            return seconds
+
+        self.best_of(
+            "platform_split", f"platform backfill, {self.workers} runs at once (`platform backfill`)", split
+        )
+        label = f"platform backfill, {self.workers} runs at once, peak RSS"
+        self.record("platform_split_rss", label, max(split_peaks), "MiB")
+
+    def _compare(self, lake: Path, how: str) -> None:
+        """The data floor's output against what the platform published in `lake`, on a few days."""
+        if not (self.work / "floor").exists():
+            return
+        middle = (date.fromisoformat(self.start) + timedelta(days=self.days() // 2)).isoformat()
+        picks = sorted({self.start, self.end, middle})
+        found = differences(self.work / "floor", str(lake), picks)
+        verdict = "equal" if not found else f"{len(found)} difference(s): " + "; ".join(found[:6])
+        self.report.note(f"data floor vs platform ({how}) on {', '.join(picks)}: {verdict}")
 
     def _script(self, name: str, label: str) -> None:
         script = REPO / "benchmarks" / name
@@ -258,6 +290,17 @@ class Bench:
                 "MiB",
             )
             shutil.rmtree(lake_w, ignore_errors=True)
+        # The base the ten years are compared with: the real year, the same way (same chunks,
+        # same workers), so the ratio measures how the cost grows with the history alone.
+        year_lake = self.fresh_lake("scale-year")
+        took, peak = self._chunked(
+            year_lake, "scale-year", date.fromisoformat(self.start), date.fromisoformat(self.end),
+            self.workers, module="platform_assets.definitions",
+        )  # fmt: skip
+        label = f"{self.start}..{self.end}, chunks of {self.chunk_days} days, {self.workers} workers"
+        self.record("scale_base", label, took)
+        self.record("scale_base_rss", f"{label}, peak RSS", peak, "MiB")
+        shutil.rmtree(year_lake, ignore_errors=True)
         lake = self.work / "history"
         began = time.perf_counter()
         counts = land_history(LakeStorage.from_url(str(lake)), first, end)
@@ -272,15 +315,26 @@ class Bench:
         self.record("scale_rss", "scale: peak RSS (process tree)", peak, "MiB")
         shutil.rmtree(lake, ignore_errors=True)
 
-    def _chunked(self, lake: Path, name: str, first: date, end: date, workers: int) -> tuple[float, float]:
+    def _chunked(
+        self,
+        lake: Path,
+        name: str,
+        first: date,
+        end: date,
+        workers: int,
+        module: str = "benchmarks.locations.platform_history",
+        chunk_days: int | None = None,
+    ) -> tuple[float, float]:
+        """`platform backfill` over [first, end] (reference tables, then the chunks, `workers`
+        runs at once) in an instance of its own: seconds and the process tree's peak RSS."""
         env = {
             **os.environ, **self.home(name), "PLATFORM_LAKE_URL": str(lake), "PYTHONPATH": str(REPO),
             "PLATFORM_HISTORY_START": first.isoformat(),
         }  # fmt: skip
         argv = [
             str(Path(sys.executable).with_name("platform")), "backfill", "--start", first.isoformat(),
-            "--end", end.isoformat(), "--chunk-days", str(self.chunk_days), "--workers", str(workers),
-            "--module", "benchmarks.locations.platform_history", "--logs", str(self.work / f"logs-{name}"),
+            "--end", end.isoformat(), "--chunk-days", str(chunk_days or self.chunk_days),
+            "--workers", str(workers), "--module", module, "--logs", str(self.work / f"logs-{name}"),
         ]  # fmt: skip
         log = self.work / f"{name}.log"
         began = time.perf_counter()
