@@ -97,7 +97,7 @@ class Bench:
     def split(self, module: str, name: str, lake: Path) -> tuple[float, float]:
         """The range as BENCH_WORKERS runs at once, one chunk each, through `platform backfill`:
         the platform's own way of splitting a backfill so that the runs' event writes and
-        work proceed side by side (what the daemon does with a multi-run backfill policy)."""
+        work proceed side by side on the machine's cores."""
         chunk = -(-self.days() // self.workers)
         first, end = date.fromisoformat(self.start), date.fromisoformat(self.end)
         return self._chunked(lake, name, first, end, self.workers, module=module, chunk_days=chunk)
