@@ -23,7 +23,7 @@ import pytest
 from benchmarks.synthetic_history import land_history, source_day
 from platform_assets.catalog import Catalog
 from platform_assets.lake.storage import LakeStorage
-from platform_assets.maintenance.backfill import chunks
+from platform_assets.maintenance.backfill import Chunk, chunks, run_backfill
 from platform_assets_tests.conftest import local_lake
 from platform_assets_tests.pipeline import land_days, materialize_daily, materialize_reference
 
@@ -105,3 +105,90 @@ def test_chunked_history_publishes_what_the_one_year_path_does(tmp_path: Path) -
     assert len(ranges) == 2
     for first, last in ranges:
         assert (date.fromisoformat(last) - date.fromisoformat(first)).days + 1 <= 2
+
+
+TINY_LOCATION = """
+import os
+from pathlib import Path
+
+import dagster as dg
+
+OUT = Path(os.environ["TINY_OUT"])
+with (OUT / "imports").open("a") as f:
+    f.write(f"{os.getpid()}\\n")
+
+@dg.asset(tags={"domain": "flights"})
+def reference() -> int:
+    return 1
+
+@dg.asset(
+    partitions_def=dg.DailyPartitionsDefinition(start_date="2013-01-01", end_date="2013-02-01"),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    tags={"domain": "flights"},
+    io_manager_key="mem",
+)
+def daily(context: dg.AssetExecutionContext, reference: int) -> None:
+    days = context.partition_keys
+    if os.environ.get("TINY_BAD_DAY") in days:
+        raise ValueError(f"bad day {os.environ['TINY_BAD_DAY']} in {days[0]}..{days[-1]}")
+    with (OUT / "runs").open("a") as f:
+        f.write(f"{os.getpid()} {days[0]} {days[-1]}\\n")
+
+class Nothing(dg.IOManager):
+    def handle_output(self, context, obj) -> None: ...
+    def load_input(self, context) -> int: return 1
+
+defs = dg.Definitions(
+    assets=[reference, daily], resources={"mem": Nothing(), "io_manager": Nothing()},
+    executor=dg.in_process_executor,
+)
+"""
+
+
+@pytest.fixture
+def tiny_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A two-asset code location that records each import and each run's process and days."""
+    (tmp_path / "tiny_location.py").write_text(TINY_LOCATION)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers inherit sys.path
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TINY_OUT", str(tmp_path))
+    return tmp_path
+
+
+def test_each_worker_imports_the_location_once_and_makes_its_chunks_runs(tiny_location: Path) -> None:
+    report = run_backfill(
+        date(2013, 1, 1), date(2013, 1, 5), 2, 1, module="tiny_location", domain="flights",
+        logs=tiny_location / "logs", say=lambda _: None,
+    )  # fmt: skip
+    assert report.ok, report.failed
+    imports = (tiny_location / "imports").read_text().split()
+    assert len(imports) == 1 and int(imports[0]) != os.getpid()  # one worker, not this process
+    runs = [line.split() for line in (tiny_location / "runs").read_text().splitlines()]
+    assert runs == [
+        [imports[0], "2013-01-01", "2013-01-02"], [imports[0], "2013-01-03", "2013-01-04"],
+        [imports[0], "2013-01-05", "2013-01-05"],
+    ]  # fmt: skip
+    recorded = dg.DagsterInstance.get().get_runs()
+    assert len(recorded) == 4 and all(r.is_success for r in recorded)  # reference + three chunks
+    assert (tiny_location / "logs" / "2013-01-03_2013-01-04.log").exists()
+
+
+def test_a_failed_chunk_names_its_log_and_stops_new_chunks(
+    tiny_location: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TINY_BAD_DAY", "2013-01-03")
+    said: list[str] = []
+    report = run_backfill(
+        date(2013, 1, 1), date(2013, 1, 6), 2, 1, module="tiny_location", domain="flights",
+        logs=tiny_location / "logs", say=said.append,
+    )  # fmt: skip
+    failed = Chunk(date(2013, 1, 3), date(2013, 1, 4))
+    assert not report.ok and list(report.failed) == [failed]
+    assert list(report.seconds) == [Chunk(date(2013, 1, 1), date(2013, 1, 2))]  # 5..6 never started
+    log = report.failed[failed].read_text()
+    assert "bad day 2013-01-03 in 2013-01-03..2013-01-04" in log
+    assert any(str(report.failed[failed]) in line and "no new chunks" in line for line in said)
+    # The failed run wrote nothing; the chunk after it never ran.
+    assert len((tiny_location / "runs").read_text().splitlines()) == 1

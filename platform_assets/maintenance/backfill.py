@@ -2,13 +2,20 @@
 
 A single-run backfill of ten years holds ten years of every asset in one process;
 runs of a bounded number of days keep memory flat whatever the range, and let the
-runs proceed side by side. Each chunk is one `dagster asset materialize` run over
-its partition range (the same path a user takes, recorded in the instance like any
-run), at most `workers` at once, never more than the instance's run queue allows
+runs proceed side by side. Each chunk is one run over its partition range, made by the
+body of `dagster asset materialize` (recorded in the instance like any run), at most
+`workers` at once, never more than the instance's run queue allows
 (`max_concurrent_runs` and the `zone` tag limit of dagster.yaml): a backfill may not
 take more run slots here than the daemon would give it. On Kubernetes the same
 chunks are what Dagster's `BackfillPolicy.multi_run(max_partitions_per_run=N)`
 would queue as separate run pods.
+
+Each worker is a process that imports the code location once and makes its chunks'
+runs one after another, each run's output in its own log file. A new `dagster` process
+per chunk spent 3.5-5 s importing Dagster and the location before its first step: four
+31-day runs (January to April, two at once) took 88 s of CPU as separate processes and
+65 s in two workers. Memory does not build up from run to run: a worker's resident size
+went from 327 to 362 MiB over twelve 28-day runs, and its peak from 327 to 365 MiB.
 
 The reference (unpartitioned) ancestors of the daily assets are built first, once;
 a chunk that fails stops new chunks from starting and names its log."""
@@ -18,14 +25,16 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from importlib import import_module
 from pathlib import Path
 
 import dagster as dg
@@ -126,8 +135,6 @@ def run_slots(instance: dg.DagsterInstance) -> int | None:
 
 
 def _plan(module: str, domain: str) -> tuple[list[str], list[str], int | None]:
-    from importlib import import_module
-
     try:
         defs = import_module(module).defs
     except (ImportError, AttributeError) as error:
@@ -138,19 +145,48 @@ def _plan(module: str, domain: str) -> tuple[list[str], list[str], int | None]:
     return reference, daily, run_slots(dg.DagsterInstance.get())
 
 
-def _materialize_argv(module: str, keys: Sequence[str], chunk: Chunk | None) -> list[str]:
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    argv = [dagster, "asset", "materialize", "-m", module, "--select", ",".join(f"key:{k}" for k in keys)]
-    argv += ["--config-json", _QUIET]
-    if chunk is not None:
-        argv += ["--partition-range", str(chunk)]
-    return argv
+def _materialize(module: str, keys: Sequence[str], chunk: Chunk | None, log: Path) -> int:
+    """In a worker: one run of `keys` over `chunk` as `dagster asset materialize -m module
+    --select ... --partition-range chunk` makes it, with what it prints in `log`. 0 on success."""
+    from dagster._cli.asset import execute_materialize_command
+    from dagster._cli.workspace.cli_target import PythonPointerOpts
 
-
-def _run(argv: list[str], log: Path) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    code = 1
     with log.open("wb") as out:
-        return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)  # the platform's JSON log lines and Dagster's console log
+        try:
+            with dg.DagsterInstance.get() as instance:
+                execute_materialize_command(
+                    instance=instance,
+                    select=",".join(f"key:{k}" for k in keys),
+                    partition=None,
+                    partition_range=None if chunk is None else str(chunk),
+                    config=(),
+                    config_json=_QUIET,
+                    python_pointer_opts=PythonPointerOpts(
+                        python_file=None,
+                        module_name=module,
+                        package_name=None,
+                        working_directory=None,
+                        attribute=None,
+                    ),
+                )
+            code = 0
+        except Exception:  # noqa: BLE001 - the run's failure is in its events; the log gets the traceback
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+    return code
 
 
 def run_backfill(
@@ -163,25 +199,44 @@ def run_backfill(
     domain: str = DEFAULT_DOMAIN,
     logs: Path,
     reference: bool = True,
-    run: Callable[[list[str], Path], int] = _run,
     say: Callable[[str], object] = print,
 ) -> BackfillReport:
     """Reference assets once, then every chunk as its own run, `workers` at a time."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, not {workers}")
+    plan = chunks(start, end, chunk_days)
+    # Spawned, not forked: a worker starts from a clean interpreter, imports the location
+    # once and keeps it for its runs; this process never imports it (its memory stays small).
+    # Workers start on demand, so no more than the run queue allows are ever started.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return _backfill(pool, plan, workers, module, domain, logs, reference, say)
 
-    # Planned in a short-lived process: the code location's import would otherwise stay
-    # resident in this one for the whole backfill, beside the runs' own memory.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as planner:
-        reference_keys, daily_keys, slots = planner.submit(_plan, module, domain).result()
+
+def _backfill(
+    pool: ProcessPoolExecutor,
+    plan: list[Chunk],
+    workers: int,
+    module: str,
+    domain: str,
+    logs: Path,
+    reference: bool,
+    say: Callable[[str], object],
+) -> BackfillReport:
+    reference_keys, daily_keys, slots = pool.submit(_plan, module, domain).result()
     allowed = min(workers, slots) if slots else workers
     if allowed < workers:
         say(f"the instance's run queue allows {allowed} run(s) of a zone at once: using {allowed} worker(s)")
-    plan = chunks(start, end, chunk_days)
     report = BackfillReport(plan, workers=allowed)
+
+    def materialize(keys: Sequence[str], chunk: Chunk | None, log: Path) -> int:
+        try:
+            return pool.submit(_materialize, module, keys, chunk, log).result()
+        except BrokenProcessPool:  # the worker died (killed, out of memory): nothing more runs
+            return -1
+
     if reference and reference_keys:
-        if run(_materialize_argv(module, reference_keys, None), logs / "reference.log") != 0:
-            report.failed[Chunk(start, start)] = logs / "reference.log"
+        if materialize(reference_keys, None, logs / "reference.log") != 0:
+            report.failed[Chunk(plan[0].start, plan[0].start)] = logs / "reference.log"
             say(f"reference assets failed; see {logs / 'reference.log'}")
             return report
     lock = threading.Lock()
@@ -192,7 +247,7 @@ def run_backfill(
             return
         log = logs / f"{chunk.start}_{chunk.end}.log"
         began = time.perf_counter()
-        code = run(_materialize_argv(module, daily_keys, chunk), log)
+        code = materialize(daily_keys, chunk, log)
         with lock:
             if code == 0:
                 report.seconds[chunk] = time.perf_counter() - began
@@ -201,10 +256,11 @@ def run_backfill(
             else:
                 report.failed[chunk] = log
                 stop.set()
-                say(f"{chunk} failed (exit {code}); see {log}; no new chunks are started")
+                why = "its worker process died" if code < 0 else "the run failed"
+                say(f"{chunk} failed ({why}); see {log}; no new chunks are started")
 
-    with ThreadPoolExecutor(max_workers=allowed) as pool:
-        pending: set[Future[None]] = {pool.submit(one, c) for c in plan}
+    with ThreadPoolExecutor(max_workers=allowed) as threads:
+        pending: set[Future[None]] = {threads.submit(one, c) for c in plan}
         while pending:
             _, pending = wait(pending, return_when=FIRST_COMPLETED)
     return report
