@@ -14,8 +14,10 @@ Each worker is a process that imports the code location once and makes its chunk
 runs one after another, each run's output in its own log file. A new `dagster` process
 per chunk spent 3.5-5 s importing Dagster and the location before its first step: four
 31-day runs (January to April, two at once) took 88 s of CPU as separate processes and
-65 s in two workers. Memory does not build up from run to run: a worker's resident size
-went from 327 to 362 MiB over twelve 28-day runs, and its peak from 327 to 365 MiB.
+65 s in two workers. A worker's memory grows little from run to run: its resident size
+went from 327 to 362 MiB over twelve 28-day runs. In `make bench` (benchmarks/RESULTS.md,
+2026-12-03), ten years as 118 runs of 31 days on two workers peaked at 991 MiB for the
+whole process tree, 1.13 x one run of a single year.
 
 The reference (unpartitioned) ancestors of the daily assets are built first, once;
 a chunk that fails stops new chunks from starting and names its log."""
