@@ -2,8 +2,8 @@
 
 Lake A gets a synthetic history across a year boundary (the real 2013 days plus days
 of 2012 built from 2013, benchmarks/synthetic_history.py) and is built by `platform
-backfill --chunk-days 2 --workers 2` as runs made the way `dagster asset materialize` makes them, against
-a SQLite instance. Lake B gets the real 2013 days and is built in one single-run
+backfill --chunk-days 2 --workers 2`, each run made the way `dagster asset materialize`
+makes it, against a SQLite instance. Lake B gets the real 2013 days and is built in one single-run
 backfill. For the 2013 days both hold, every published curated and serving table
 must be equal, and every run the chunked backfill made must have held at most two
 partitions (read from the runs' own partition-range tags in the instance)."""

@@ -11,13 +11,10 @@ chunks are what Dagster's `BackfillPolicy.multi_run(max_partitions_per_run=N)`
 would queue as separate run pods.
 
 Each worker is a process that imports the code location once and makes its chunks'
-runs one after another, each run's output in its own log file. A new `dagster` process
-per chunk spent 3.5-5 s importing Dagster and the location before its first step: four
-31-day runs (January to April, two at once) took 88 s of CPU as separate processes and
-65 s in two workers. A worker's memory grows little from run to run: its resident size
-went from 327 to 362 MiB over twelve 28-day runs. In `make bench` (benchmarks/RESULTS.md,
-2026-12-03), ten years as 118 runs of 31 days on two workers peaked at 991 MiB for the
-whole process tree, 1.13 x one run of a single year.
+runs one after another, each run's output in its own log file, so a chunk does not pay
+the seconds a new `dagster` process spends importing Dagster and the location. What that
+saves and what the workers' memory does over many runs is measured in
+benchmarks/RESULTS.md (the closing note of the 2026-12-03 runs).
 
 The reference (unpartitioned) ancestors of the daily assets are built first, once;
 a chunk that fails stops new chunks from starting and names its log."""
